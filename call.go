@@ -1,0 +1,386 @@
+package kmsretry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// call is one logical request on its way through a Transport: the caller's
+// request and everything learned from its sends so far.
+type call struct {
+	t       *Transport
+	req     *http.Request
+	ctx     context.Context
+	action  string
+	project string
+	start   time.Time
+
+	// The body: the first send's, and how to make the next ones.
+	firstBody  io.ReadCloser
+	getBody    func() (io.ReadCloser, error)
+	replayable bool
+
+	attempts int
+	perClass [numClasses]int
+	backoffs [numClasses]backoff.BackOff
+
+	sendCtx context.Context    // the current send's context
+	cancel  context.CancelFunc // cancels sendCtx, if it has its own
+	timeout time.Duration      // the next send's timeout, 0 for none
+	sentGen uint64             // credential generation of the current send
+
+	// The last outcome: an answer kept to return, or a failure.
+	last     *http.Response
+	class    Class
+	code     string
+	fail     failure
+	unknown  bool   // an ambiguous failure of an action unsafe to resend
+	giveUpOn string // why the transport stopped, for the give-up event
+}
+
+// newCall starts a logical request.
+func (t *Transport) newCall(req *http.Request) *call {
+	c := &call{
+		t:       t,
+		req:     req,
+		ctx:     req.Context(),
+		start:   t.clock.Now(),
+		timeout: t.policies[Retryable].AttemptTimeout,
+		action:  actionOther,
+	}
+	if req.URL != nil {
+		c.action, c.project = Action(req.URL.Path)
+	}
+	return c
+}
+
+// admit refuses the request, unsent, when its project is latched for
+// billing.
+func (c *call) admit() error {
+	if !c.t.latch.latched(c.project) {
+		return nil
+	}
+
+	if c.req.Body != nil {
+		c.req.Body.Close()
+	}
+	c.class = Billing
+	c.t.metrics.latchRejected(c.action)
+	return c.refuse(ErrBillingLatched)
+}
+
+// refuse ends the call before anything was sent, with err.
+func (c *call) refuse(err error) error {
+	c.t.metrics.finished(c.action, outcomeRejected, c.class, 0, c.t.clock.Now().Sub(c.start))
+	return &Error{Class: c.class, Action: c.action, Err: err}
+}
+
+// send makes one attempt.
+func (c *call) send() (*http.Response, error) {
+	r, err := c.attemptRequest()
+	if err != nil {
+		return nil, err
+	}
+
+	resp, err := c.t.next.RoundTrip(r)
+	c.attempts++
+
+	if c.cancel != nil {
+		if resp == nil {
+			c.cancel()
+		} else {
+			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: c.cancel}
+		}
+	}
+	return resp, err
+}
+
+// attemptRequest returns the request of the next send: the caller's own when
+// nothing needs to change, else a shallow copy with the send's body,
+// context and credentials. The caller's request is never written to.
+func (c *call) attemptRequest() (*http.Request, error) {
+	body, err := c.nextBody()
+	if err != nil {
+		return nil, fmt.Errorf("kmsretry: GetBody for a resend: %w", err)
+	}
+
+	r, err := c.copyRequest(body)
+	if err != nil {
+		// The body was never handed to a transport: close it here.
+		if c.cancel != nil {
+			c.cancel()
+		}
+		switch {
+		case body != nil:
+			body.Close()
+		case c.attempts == 0 && c.req.Body != nil:
+			c.req.Body.Close()
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// copyRequest returns the request of the next send with body (nil keeps the
+// request's own), the send's context and fresh credentials.
+func (c *call) copyRequest(body io.ReadCloser) (*http.Request, error) {
+	c.sendCtx, c.cancel = c.ctx, nil
+	if body == nil && c.timeout <= 0 && c.t.gate == nil {
+		return c.req, nil
+	}
+
+	if c.timeout > 0 {
+		c.sendCtx, c.cancel = context.WithTimeout(c.ctx, c.timeout)
+	}
+	r := c.req.WithContext(c.sendCtx)
+	if body != nil {
+		r.Body = body
+	}
+
+	if g := c.t.gate; g != nil {
+		r.Header = c.req.Header.Clone()
+		if r.Header == nil {
+			r.Header = http.Header{}
+		}
+		c.sentGen = g.generation()
+		if err := g.r.Apply(r); err != nil {
+			return nil, fmt.Errorf("kmsretry: applying credentials: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// again decides, after a send, whether to send once more, and waits before
+// it if so. It keeps the outcome that finish will return.
+func (c *call) again(resp *http.Response, err error) bool {
+	if err != nil {
+		return c.afterFailure(err)
+	}
+
+	discard(c.last)
+	c.last, c.fail, c.unknown = resp, failNever, false
+	if resp.StatusCode < 400 {
+		c.class, c.code = Unknown, ""
+		return false
+	}
+
+	eb := DecodeError(resp)
+	c.class = c.t.rules.classify(resp.StatusCode, eb.Code)
+	c.code = eb.Code
+	c.t.metrics.answered(c.action, eb.Code, c.class)
+	release(resp)
+
+	switch c.class {
+	case Billing:
+		c.t.latch.engage(c.project)
+		return c.stop("billing answers are never retried")
+	case AuthRefresh:
+		return c.refreshAndRetry()
+	case Retryable, Throttled:
+		return c.retry(c.class, c.t.budgetCost(false), resp)
+	}
+	return c.stop("fatal answers are never retried")
+}
+
+// afterFailure decides on a send that got no answer.
+func (c *call) afterFailure(err error) bool {
+	c.fail = classifyFailure(err, c.sendCtx, c.ctx)
+	c.class, c.code, c.unknown = Retryable, "network", false
+	discard(c.last)
+	c.last = nil
+	c.t.metrics.failedSend(c.action, c.fail)
+
+	switch {
+	case c.fail == failNever:
+		c.class = Unknown
+		return c.stop("the failure is not one a resend can mend")
+	case !c.replayable:
+		return c.stop("the request body cannot be sent again")
+	case c.fail != failNotSent && ActionSafety(c.req) != Safe:
+		c.class, c.unknown = Unknown, true
+		return c.stop("the action is not safe to repeat after an ambiguous failure")
+	}
+	return c.retry(Retryable, c.t.budgetCost(c.fail == failTimeout), nil)
+}
+
+// refreshAndRetry renews credentials once and resends at once.
+func (c *call) refreshAndRetry() bool {
+	g := c.t.gate
+	if g == nil {
+		return c.stop("no refresher is configured")
+	}
+
+	c.perClass[AuthRefresh]++
+	if c.perClass[AuthRefresh] >= c.t.policies[AuthRefresh].MaxAttempts {
+		return c.stop("credentials were rejected again after a refresh")
+	}
+	if !c.replayable {
+		return c.stop("the request body cannot be sent again")
+	}
+
+	if err := g.refresh(c.ctx, c.sentGen); err != nil {
+		return c.stop("the credential refresh failed")
+	}
+	return c.resend(AuthRefresh, 0)
+}
+
+// retry waits as the class's policy says and resends, or gives up when a
+// limit is reached. resp is the answer that caused it, nil after a failure.
+func (c *call) retry(class Class, cost int, resp *http.Response) bool {
+	p := c.t.policies[class]
+	c.perClass[class]++
+	if c.perClass[class] >= p.MaxAttempts {
+		return c.stop("the policy's attempts are used up")
+	}
+	if !c.replayable {
+		return c.stop("the request body cannot be sent again")
+	}
+
+	wait, why := c.wait(class, p, resp)
+	if why != "" {
+		return c.stop(why)
+	}
+
+	if !c.t.budget.take(cost) {
+		c.t.metrics.budgetEmpty(c.action)
+		return c.stop("the retry budget is empty")
+	}
+
+	if err := c.t.clock.Sleep(c.ctx, wait); err != nil {
+		return c.stop("the request's context ended during the wait")
+	}
+	return c.resend(class, wait)
+}
+
+// wait returns how long to wait before the next send of class, or why not to
+// send it at all.
+func (c *call) wait(class Class, p Policy, resp *http.Response) (time.Duration, string) {
+	now := c.t.clock.Now()
+
+	var wait time.Duration
+	if ra, ok := retryAfter(headerOf(resp), now); ok {
+		if ra > p.MaxRetryAfter {
+			return 0, "Retry-After exceeds the policy's limit"
+		}
+		wait = ra
+	} else {
+		if c.backoffs[class] == nil {
+			c.backoffs[class] = p.Backoff()
+		}
+		wait = c.backoffs[class].NextBackOff()
+		if wait == backoff.Stop {
+			return 0, "the backoff stopped"
+		}
+	}
+
+	if now.Add(wait).Sub(c.start) > p.MaxElapsed {
+		return 0, "the policy's time limit would pass"
+	}
+	if dl, ok := c.ctx.Deadline(); ok && !now.Add(wait).Before(dl) {
+		return 0, "the request's deadline would pass"
+	}
+	return wait, ""
+}
+
+// resend records a retry of class and sets up the send that follows.
+func (c *call) resend(class Class, wait time.Duration) bool {
+	c.t.metrics.retried(c.action, c.code, class, wait)
+	c.t.emit(c.req, Event{Kind: EventRetry, Action: c.action, Code: c.code,
+		Status: statusOf(c.last), Class: class, Attempt: c.attempts, Wait: wait})
+
+	if t := c.t.policies[class].AttemptTimeout; t > 0 {
+		c.timeout = t
+	}
+	return true
+}
+
+// stop ends the retries for the reason given.
+func (c *call) stop(reason string) bool {
+	c.giveUpOn = reason
+	return false
+}
+
+// finish returns the final outcome: the last answer with a nil error when
+// there is one, else an *Error for the failure.
+func (c *call) finish(resp *http.Response, err error) (*http.Response, error) {
+	d := c.t.clock.Now().Sub(c.start)
+
+	if err == nil && resp.StatusCode < 400 {
+		if c.attempts == 1 {
+			c.t.budget.reward()
+		}
+		c.t.metrics.succeeded(c.action, c.attempts, d)
+		return resp, nil
+	}
+
+	if err == nil {
+		e := c.newError(nil)
+		e.Status, e.Code = resp.StatusCode, c.code
+		if pb, ok := resp.Body.(*peekedBody); ok {
+			eb := ParseErrorBody(pb.prefix)
+			e.Message, e.RequestID = eb.Message, resp.Header.Get("X-Request-Id")
+			if e.RequestID == "" {
+				e.RequestID = eb.RequestID
+			}
+			pb.info = e
+		}
+		c.t.metrics.finished(c.action, outcomeError, c.class, c.attempts, d)
+		c.giveUp(e)
+		return resp, nil
+	}
+
+	discard(c.last)
+	err = stripURL(err)
+	if c.unknown {
+		err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
+	e := c.newError(err)
+	c.t.metrics.finished(c.action, outcomeFailed, e.Class, c.attempts, d)
+	c.giveUp(e)
+	return nil, e
+}
+
+// newError returns an *Error with what every kind of failure shares.
+func (c *call) newError(err error) *Error {
+	class := c.class
+	if err != nil && c.fail == failNever {
+		class = Unknown
+	}
+	return &Error{Class: class, Action: c.action, Attempts: c.attempts, Err: err}
+}
+
+// giveUp reports the end of a failed request.
+func (c *call) giveUp(e *Error) {
+	c.t.emit(c.req, Event{Kind: EventGiveUp, Action: c.action, Code: e.Code,
+		Status: e.Status, Class: e.Class, Attempt: c.attempts, Reason: c.giveUpOn, Err: e.Err})
+}
+
+// budgetCost is what a retry takes from the retry budget.
+func (t *Transport) budgetCost(timeout bool) int {
+	if t.budget == nil {
+		return 0
+	}
+	if timeout {
+		return t.budget.cfg.TimeoutCost
+	}
+	return t.budget.cfg.RetryCost
+}
+
+func headerOf(resp *http.Response) http.Header {
+	if resp == nil {
+		return nil
+	}
+	return resp.Header
+}
+
+func statusOf(resp *http.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
+}

@@ -1,0 +1,40 @@
+package kmsretry
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// retryAfter parses a Retry-After header, in seconds or as an HTTP-date, and
+// reports false when it is absent or useless: negative, garbage, or a date
+// already past.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	return parseRetryAfter(v, now)
+}
+
+// parseRetryAfter is retryAfter on the header's value.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		// Clamp so that huge values cannot overflow; no policy waits a day.
+		return time.Duration(min(secs, 86400)) * time.Second, true
+	}
+
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+
+	d := at.Sub(now)
+	if d <= 0 {
+		return 0, false
+	}
+	return d, true
+}
