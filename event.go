@@ -72,7 +72,9 @@ func logEvent(ctx context.Context, l *slog.Logger, ev Event) {
 	if ev.Reason != "" {
 		attrs = append(attrs, slog.String("reason", ev.Reason))
 	}
-	if ev.Err != nil {
+	// A refresher's error is the user's own text and may quote credentials:
+	// only hooks see it. Network errors carry no URL (see stripURL).
+	if ev.Err != nil && ev.Kind != EventRefresh {
 		attrs = append(attrs, slog.String("error", ev.Err.Error()))
 	}
 	l.LogAttrs(ctx, level, "kmsretry "+ev.Kind.String(), attrs...)

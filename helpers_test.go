@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 )
 
 // fakeClock advances only when the transport sleeps, and records each wait.
@@ -159,4 +162,60 @@ func post(t *testing.T, url, body string) *http.Request {
 // constant is a Backoff factory of fixed waits.
 func constant(d time.Duration) func() backoff.BackOff {
 	return func() backoff.BackOff { return backoff.NewConstantBackOff(d) }
+}
+
+// registries remembers the registry of each test's metrics.
+var registries sync.Map // *Metrics -> *prometheus.Registry
+
+// newTestMetrics returns metrics on a registry of the test's own.
+func newTestMetrics(t *testing.T) *Metrics {
+	t.Helper()
+
+	reg := prometheus.NewPedanticRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registries.Store(m, reg)
+	return m
+}
+
+// counterValue reads one series of a counter vector.
+func counterValue(t *testing.T, v *prometheus.CounterVec, labels ...string) float64 {
+	t.Helper()
+	return testutil.ToFloat64(v.WithLabelValues(labels...))
+}
+
+// gaugeValue reads a label-less gauge of m by name.
+func gaugeValue(t *testing.T, m *Metrics, name string) float64 {
+	t.Helper()
+
+	reg, _ := registries.Load(m)
+	families, err := reg.(*prometheus.Registry).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// gatherText returns everything m exposes, in the text format.
+func gatherText(t *testing.T, m *Metrics) string {
+	t.Helper()
+
+	reg, _ := registries.Load(m)
+	families, err := reg.(*prometheus.Registry).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, f := range families {
+		expfmt.MetricFamilyToText(&b, f)
+	}
+	return b.String()
 }

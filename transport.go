@@ -126,7 +126,12 @@ func (t *Transport) Policy(c Class) Policy {
 // refreshed records one shared refresh in the metrics and the log.
 func (t *Transport) refreshed(err error) {
 	t.metrics.refreshed(err)
-	t.emit(nil, Event{Kind: EventRefresh, Class: AuthRefresh, Err: err, Reason: "credentials renewed"})
+
+	ev := Event{Kind: EventRefresh, Class: AuthRefresh, Err: err, Reason: "credentials renewed"}
+	if err != nil {
+		ev.Reason = "the refresh failed; requests keep their last answer"
+	}
+	t.emit(nil, ev)
 }
 
 // emit hands ev to the hook and the logger, if any.
