@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"unicode/utf8"
 )
 
 // MaxErrorBody is how much of an error answer's body the transport reads to
@@ -25,22 +26,13 @@ type ErrorBody struct {
 	RequestID string
 }
 
-// wireError matches both body shapes the service sends: nested
-// {"error":{"error_code":...}} from KMS, flat {"error_code":...} from the
-// API gateway.
-type wireError struct {
-	Nested *struct {
-		Code    string `json:"error_code"`
-		Message string `json:"error_msg"`
-	} `json:"error"`
-	Code      string `json:"error_code"`
-	Message   string `json:"error_msg"`
-	RequestID string `json:"request_id"`
-}
-
 // ParseErrorBody reads the code, message and request id from the bytes of an
-// error body, nested or flat. Anything that is not a JSON object holding a
-// code yields a zero ErrorBody; it never panics. Only the first
+// error body, nested ({"error":{"error_code":...,"error_msg":...}}, from KMS)
+// or flat ({"error_code":...,"error_msg":...,"request_id":...}, from the API
+// gateway). Anything that is not a valid JSON object holding a code yields a
+// zero ErrorBody; it never panics. Fields holding something other than a
+// string are passed over, so one odd field does not hide the code beside
+// it. Keys match exactly, as the service sends them. Only the first
 // [MaxErrorBody] bytes are looked at.
 func ParseErrorBody(b []byte) ErrorBody {
 	if len(b) > MaxErrorBody {
@@ -48,22 +40,178 @@ func ParseErrorBody(b []byte) ErrorBody {
 	}
 
 	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 || b[0] != '{' {
+	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
 		return ErrorBody{}
 	}
 
-	var w wireError
-	if json.Unmarshal(b, &w) != nil {
-		return ErrorBody{}
+	var flat, nested ErrorBody
+	sc := scanner{b: b}
+	sc.members(func(key []byte) {
+		switch string(key) {
+		case "error":
+			sc.nested(&nested)
+		case "error_code":
+			sc.setString(&flat.Code)
+		case "error_msg":
+			sc.setString(&flat.Message)
+		case "request_id":
+			sc.setString(&flat.RequestID)
+		default:
+			sc.skip()
+		}
+	})
+
+	// KMS's nested code wins over a flat one; the gateway sends only flat.
+	eb := flat
+	if nested.Code != "" {
+		eb.Code, eb.Message = nested.Code, nested.Message
+	}
+	if eb.Code == "" {
+		return ErrorBody{RequestID: eb.RequestID}
+	}
+	return eb
+}
+
+// scanner walks a JSON text that json.Valid accepted, so it need not check
+// syntax: it only finds the few members an error body has.
+type scanner struct {
+	b []byte
+	i int
+}
+
+// members calls f with each key of the object at s.i; f must consume the
+// member's value.
+func (s *scanner) members(f func(key []byte)) {
+	s.i++ // {
+	for {
+		s.space()
+		switch s.b[s.i] {
+		case '}':
+			s.i++
+			return
+		case ',':
+			s.i++
+			continue
+		}
+
+		key, _ := s.str()
+		s.space()
+		s.i++ // :
+		s.space()
+		f(key)
+	}
+}
+
+// nested reads the inner object of a nested body into eb, or skips a value
+// of any other kind.
+func (s *scanner) nested(eb *ErrorBody) {
+	*eb = ErrorBody{} // a repeated key: the last one wins
+	if s.b[s.i] != '{' {
+		s.skip()
+		return
 	}
 
-	if w.Nested != nil && w.Nested.Code != "" {
-		return ErrorBody{Code: w.Nested.Code, Message: w.Nested.Message, RequestID: w.RequestID}
+	s.members(func(key []byte) {
+		switch string(key) {
+		case "error_code":
+			s.setString(&eb.Code)
+		case "error_msg":
+			s.setString(&eb.Message)
+		default:
+			s.skip()
+		}
+	})
+}
+
+// setString stores the string value at s.i in dst, or skips a value of any
+// other kind and clears dst. A documented code is stored as the catalogue's
+// own string, so the common case allocates nothing.
+func (s *scanner) setString(dst *string) {
+	*dst = ""
+	if s.b[s.i] != '"' {
+		s.skip()
+		return
 	}
-	if w.Code == "" {
-		return ErrorBody{RequestID: w.RequestID}
+
+	start := s.i
+	raw, escaped := s.str()
+	switch {
+	case escaped || !utf8.Valid(raw): // let encoding/json decode it as it would
+		var v string
+		if json.Unmarshal(s.b[start:s.i], &v) == nil {
+			*dst = v
+		}
+	case len(raw) > 0:
+		if e, ok := catalogue[string(raw)]; ok {
+			*dst = e.Code
+			return
+		}
+		*dst = string(raw)
 	}
-	return ErrorBody{Code: w.Code, Message: w.Message, RequestID: w.RequestID}
+}
+
+// str reads the string at s.i and returns its raw contents.
+func (s *scanner) str() (raw []byte, escaped bool) {
+	s.i++ // opening quote
+	start := s.i
+	for {
+		switch s.b[s.i] {
+		case '\\':
+			escaped = true
+			s.i += 2
+		case '"':
+			raw = s.b[start:s.i]
+			s.i++
+			return raw, escaped
+		default:
+			s.i++
+		}
+	}
+}
+
+// skip passes over the value at s.i, whatever its kind.
+func (s *scanner) skip() {
+	switch s.b[s.i] {
+	case '"':
+		s.str()
+	case '{', '[':
+		depth := 0
+		for {
+			switch s.b[s.i] {
+			case '"':
+				s.str()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			s.i++
+			if depth == 0 {
+				return
+			}
+		}
+	default: // number, true, false, null: up to the next delimiter
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				return
+			}
+			s.i++
+		}
+	}
+}
+
+// space passes over white space.
+func (s *scanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\r', '\n':
+			s.i++
+		default:
+			return
+		}
+	}
 }
 
 // DecodeError reads the KMS error of resp: the code and message from the

@@ -167,8 +167,8 @@ func constant(d time.Duration) func() backoff.BackOff {
 // registries remembers the registry of each test's metrics.
 var registries sync.Map // *Metrics -> *prometheus.Registry
 
-// newTestMetrics returns metrics on a registry of the test's own.
-func newTestMetrics(t *testing.T) *Metrics {
+// metricsForTest returns metrics on a registry of the test's own.
+func metricsForTest(t *testing.T) *Metrics {
 	t.Helper()
 
 	reg := prometheus.NewPedanticRegistry()
@@ -186,8 +186,8 @@ func counterValue(t *testing.T, v *prometheus.CounterVec, labels ...string) floa
 	return testutil.ToFloat64(v.WithLabelValues(labels...))
 }
 
-// gaugeValue reads a label-less gauge of m by name.
-func gaugeValue(t *testing.T, m *Metrics, name string) float64 {
+// gaugeOf reads a label-less gauge of m by name.
+func gaugeOf(t *testing.T, m *Metrics, name string) float64 {
 	t.Helper()
 
 	reg, _ := registries.Load(m)

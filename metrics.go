@@ -129,8 +129,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	cs := []prometheus.Collector{m.requests, m.errors, m.retries, m.netErrors, m.attempts,
 		m.backoff, m.refreshes, m.duration, m.exhausted, m.latchBlock, tokens, latched,
 		codeInfo()}
-	for _, c := range cs {
+	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done) // leave the registry as it was
+			}
 			return nil, fmt.Errorf("kmsretry: registering metrics: %w; "+
 				"share one Metrics between transports", err)
 		}
@@ -177,30 +180,37 @@ func (m *Metrics) watch(l *billingLatch, b *bucket) {
 	}
 }
 
+// tokens sums the live buckets' levels, forgetting dropped transports.
 func (m *Metrics) tokens() float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
 	var sum int64
-	for _, w := range m.buckets {
-		if b := w.Value(); b != nil {
-			sum += b.tokens.Load()
-		}
-	}
+	m.buckets = live(m.buckets, func(b *bucket) { sum += b.tokens.Load() })
 	return float64(sum)
 }
 
+// latched sums the live latches' counts, forgetting dropped transports.
 func (m *Metrics) latched() float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
 	sum := 0
-	for _, w := range m.latches {
-		if l := w.Value(); l != nil {
-			sum += l.count()
+	m.latches = live(m.latches, func(l *billingLatch) { sum += l.count() })
+	return float64(sum)
+}
+
+// live calls f on every pointer still alive and returns those alone.
+func live[T any](ps []weak.Pointer[T], f func(*T)) []weak.Pointer[T] {
+	kept := ps[:0]
+	for _, w := range ps {
+		if v := w.Value(); v != nil {
+			f(v)
+			kept = append(kept, w)
 		}
 	}
-	return float64(sum)
+	clear(ps[len(kept):])
+	return kept
 }
 
 // succeeded records a request that ended with an answer below 400.

@@ -158,7 +158,7 @@ func TestRetryBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newKMSServer(t, kms("KMS.0101", 500))
-			m := newTestMetrics(t)
+			m := metricsForTest(t)
 			tr := New(nil, WithClock(newFakeClock()), WithRetryBudget(tt.budget), WithMetrics(m))
 
 			for range 20 {
@@ -183,10 +183,10 @@ func TestRetryBudget(t *testing.T) {
 	}
 }
 
-func TestBillingLatch(t *testing.T) {
+func TestBillingLatchFailsFast(t *testing.T) {
 	srv := newKMSServer(t, kms("KMS.0328", 403), ok())
 	clk := newFakeClock()
-	m := newTestMetrics(t)
+	m := metricsForTest(t)
 	tr := New(nil, WithClock(clk), WithBillingCooldown(time.Minute), WithMetrics(m))
 
 	resp, err := tr.RoundTrip(post(t, srv.URL+"/v1.0/frozen/kms/encrypt-data", `{}`))
@@ -204,7 +204,7 @@ func TestBillingLatch(t *testing.T) {
 	if body.closes.Load() != 1 || srv.hits.Load() != 1 {
 		t.Errorf("latched request: closes %d, hits %d; want 1, 1", body.closes.Load(), srv.hits.Load())
 	}
-	if got := gaugeValue(t, m, "kmsretry_billing_latched_projects"); got != 1 {
+	if got := gaugeOf(t, m, "kmsretry_billing_latched_projects"); got != 1 {
 		t.Errorf("latched gauge = %v, want 1", got)
 	}
 
@@ -217,7 +217,7 @@ func TestBillingLatch(t *testing.T) {
 
 	// After the cool-down the project is tried again.
 	clk.Sleep(context.Background(), time.Minute)
-	if got := gaugeValue(t, m, "kmsretry_billing_latched_projects"); got != 0 {
+	if got := gaugeOf(t, m, "kmsretry_billing_latched_projects"); got != 0 {
 		t.Errorf("latched gauge after cool-down = %v, want 0", got)
 	}
 	resp, err = tr.RoundTrip(post(t, srv.URL+"/v1.0/frozen/kms/encrypt-data", `{}`))
@@ -236,7 +236,7 @@ func TestNoSecretsInLogsErrorsOrLabels(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m := newTestMetrics(t)
+	m := metricsForTest(t)
 	var events []Event
 	refresher := NewTokenRefresher(canary+"-token", func(context.Context) (string, error) {
 		return "", errors.New("refresh refused for token " + canary)
@@ -284,5 +284,90 @@ func TestNoSecretsInLogsErrorsOrLabels(t *testing.T) {
 	}
 	if dump := gatherText(t, m); strings.Contains(dump, canary) {
 		t.Errorf("metrics hold the secret")
+	}
+}
+
+func TestRetryAfterExtremes(t *testing.T) {
+	past := time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC).Format(http.TimeFormat)
+	tests := []struct {
+		name     string
+		value    string
+		deadline time.Duration // 0: none
+		hits     int64
+		backoff  bool // the wait came from the backoff, the header ignored
+	}{
+		{"negative", "-3", 0, 2, true},
+		{"garbage", "soon", 0, 2, true},
+		{"past date", past, 0, 2, true},
+		{"huge", "99999999999", 0, 1, false},
+		{"longer than the deadline leaves", "5", 2 * time.Second, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newKMSServer(t, answer{status: 503, body: "busy",
+				header: map[string]string{"Retry-After": tt.value}}, ok())
+			clk := newFakeClock()
+			ctx := context.Background()
+			if tt.deadline > 0 {
+				clk.now = time.Now()
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+				defer cancel()
+			}
+			tr := New(nil, WithClock(clk), WithPolicy(Retryable,
+				Policy{Backoff: constant(123 * time.Millisecond)}))
+
+			resp, err := tr.RoundTrip(post(t, srv.url("encrypt-data"), `{}`).WithContext(ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+
+			if srv.hits.Load() != tt.hits {
+				t.Errorf("hits = %d, want %d", srv.hits.Load(), tt.hits)
+			}
+			w := clk.waits()
+			if tt.backoff && (len(w) != 1 || w[0] != 123*time.Millisecond) {
+				t.Errorf("waits = %v, want the backoff's 123ms", w)
+			}
+			if !tt.backoff && len(w) != 0 {
+				t.Errorf("waits = %v, want none", w)
+			}
+		})
+	}
+}
+
+func TestHangingRefreshBoundedByCallerContext(t *testing.T) {
+	srv := newTokenServer(t, "fresh")
+	r := NewTokenRefresher("expired", func(ctx context.Context) (string, error) {
+		<-ctx.Done() // hangs until the refresh timeout
+		return "", ctx.Err()
+	})
+	m := metricsForTest(t)
+	tr := New(nil, WithRefresher(r, 300*time.Millisecond), WithMetrics(m))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	resp, err := tr.RoundTrip(post(t, srv.URL+"/v1.0/p/kms/encrypt-data", `{}`).WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Errorf("caller held %v by a hanging refresh", d)
+	}
+	if resp.StatusCode != 403 {
+		t.Errorf("status = %d, want the 403 in hand", resp.StatusCode)
+	}
+
+	// The shared refresh ends at its own timeout and is counted as failed.
+	deadline := time.Now().Add(5 * time.Second)
+	for counterValue(t, m.refreshes, "failure") != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := counterValue(t, m.refreshes, "failure"); got != 1 {
+		t.Errorf("refresh failures = %v, want 1", got)
 	}
 }

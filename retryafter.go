@@ -1,6 +1,7 @@
 package kmsretry
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,7 +20,11 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 
 // parseRetryAfter is retryAfter on the header's value.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && secs > 0 {
+		err = nil // more seconds than int64 holds: clamped below like any huge value
+	}
+	if err == nil {
 		if secs < 0 {
 			return 0, false
 		}

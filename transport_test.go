@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
 
@@ -316,7 +318,7 @@ func TestConnectionsReused(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
+func TestRetryAfterHonoured(t *testing.T) {
 	future := time.Date(2026, 12, 3, 12, 0, 7, 0, time.UTC).Format(http.TimeFormat)
 	tests := []struct {
 		name  string
@@ -396,5 +398,88 @@ func TestCancelEndsWaitAtOnce(t *testing.T) {
 	}
 	if resp.StatusCode != 500 || srv.hits.Load() != 1 {
 		t.Errorf("status %d hits %d, want the first 500", resp.StatusCode, srv.hits.Load())
+	}
+}
+
+func TestMetricsOfOneRequest(t *testing.T) {
+	srv := newKMSServer(t, kms("KMS.0101", 500), answer{status: 429, code: "APIGW.0308",
+		flat: true, header: map[string]string{"Retry-After": "2"}}, kms("KMS.9999", 503), ok())
+	m := metricsForTest(t)
+	clk := newFakeClock()
+	tr := New(nil, WithClock(clk), WithMetrics(m))
+
+	resp, err := tr.RoundTrip(post(t, srv.url("encrypt-data"), `{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	counters := []struct {
+		vec    *prometheus.CounterVec
+		labels []string
+		want   float64
+	}{
+		{m.errors, []string{"encrypt-data", "KMS.0101", "retryable"}, 1},
+		{m.errors, []string{"encrypt-data", "APIGW.0308", "throttled"}, 1},
+		{m.errors, []string{"encrypt-data", "unknown", "retryable"}, 1},
+		{m.retries, []string{"encrypt-data", "KMS.0101", "retryable"}, 1},
+		{m.retries, []string{"encrypt-data", "APIGW.0308", "throttled"}, 1},
+		{m.retries, []string{"encrypt-data", "unknown", "retryable"}, 1},
+		{m.requests, []string{"encrypt-data", "success", "none"}, 1},
+	}
+	for _, c := range counters {
+		if got := counterValue(t, c.vec, c.labels...); got != c.want {
+			t.Errorf("%v = %v, want %v", c.labels, got, c.want)
+		}
+	}
+
+	text := gatherText(t, m)
+	for _, line := range []string{
+		`kmsretry_attempts_per_request_sum{action="encrypt-data"} 4`,
+		`kmsretry_backoff_seconds_sum{class="throttled"} 2`,
+		`kmsretry_backoff_seconds_count{class="retryable"} 2`,
+		`kmsretry_request_duration_seconds_count{action="encrypt-data",outcome="success"} 1`,
+		`kmsretry_retry_budget_tokens 485`,
+	} {
+		if !strings.Contains(text, line+"\n") {
+			t.Errorf("metrics lack %q", line)
+		}
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	srv := newKMSServer(t, kms("KMS.0101", 500), ok(), kms("KMS.0102", 500), ok())
+	base := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer base.CloseIdleConnections()
+	m := metricsForTest(t)
+	client := &http.Client{Transport: New(base, WithMetrics(m), WithRetryBudget(RetryBudget{Off: true}),
+		WithPolicy(Retryable, Policy{Backoff: constant(time.Microsecond)}))}
+
+	const n = 400
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			body := `{"n":` + strconv.Itoa(i) + `}`
+			resp, err := client.Do(post(t, srv.url("decrypt-data"), body))
+			if err != nil {
+				errs <- err
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	close(errs)
+
+	for err := range errs {
+		t.Error(err)
+	}
+	hits := srv.hits.Load()
+	retries := counterValue(t, m.retries, "decrypt-data", "KMS.0101", "retryable") +
+		counterValue(t, m.retries, "decrypt-data", "KMS.0102", "retryable")
+	if float64(hits) != n+retries || retries != 2 {
+		t.Errorf("hits %d, retries %v; want hits = %d + retries, retries 2", hits, retries, n)
 	}
 }
