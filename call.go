@@ -215,9 +215,13 @@ func (c *call) refreshAndRetry() bool {
 		return c.stop("no refresher is configured")
 	}
 
+	p := c.t.policies[AuthRefresh]
 	c.perClass[AuthRefresh]++
-	if c.perClass[AuthRefresh] >= c.t.policies[AuthRefresh].MaxAttempts {
+	if c.perClass[AuthRefresh] >= p.MaxAttempts {
 		return c.stop("credentials were rejected again after a refresh")
+	}
+	if c.t.clock.Now().Sub(c.start) > p.MaxElapsed {
+		return c.stop("the policy's time limit has passed")
 	}
 	if !c.replayable {
 		return c.stop("the request body cannot be sent again")

@@ -29,7 +29,9 @@ type config struct {
 const DefaultMaxBodyBuffer = 1 << 20
 
 // WithPolicy replaces the policy of class c. Zero fields of p take the
-// class's defaults; see [DefaultPolicy].
+// class's defaults; see [DefaultPolicy]. [Billing] and [Fatal] answers are
+// never retried whatever their policy says: to retry a code, move it to
+// another class with [WithClass].
 func WithPolicy(c Class, p Policy) Option {
 	return func(cfg *config) {
 		if c > Unknown && int(c) < numClasses {

@@ -7,6 +7,15 @@ import (
 	"time"
 )
 
+// RetryAfter reads the Retry-After header of h, in seconds or as an
+// HTTP-date relative to now, and reports false when it is absent or useless:
+// negative, unreadable, or a date already past. Values past a day are
+// clamped to a day. The transport uses it for Retryable and Throttled
+// answers; adapters for other retry libraries can use it too.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	return retryAfter(h, now)
+}
+
 // retryAfter parses a Retry-After header, in seconds or as an HTTP-date, and
 // reports false when it is absent or useless: negative, garbage, or a date
 // already past.
