@@ -121,6 +121,9 @@ func ActionSafety(req *http.Request) Safety {
 	if req.Method == http.MethodGet || req.Method == http.MethodHead {
 		return Safe
 	}
+	if req.URL == nil {
+		return Unsafe
+	}
 
 	action, _ := Action(req.URL.Path)
 	return actionSafety[action]

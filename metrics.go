@@ -69,7 +69,7 @@ const (
 //	retry_budget_tokens                           tokens left in all budgets
 //	billing_latch_rejections_total{action}        requests refused by the latch
 //	billing_latched_projects                      project ids latched now
-//	code_info{code,class,status,message}          1 per catalogue code, for joins
+//	code_info{code,class,status,message,remedy}   1 per catalogue code, for joins
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -147,10 +147,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func codeInfo() prometheus.Collector {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "kmsretry_code_info",
-		Help: "Constant 1 for every documented KMS and gateway code, with its meaning.",
-	}, []string{"code", "class", "status", "message"})
+		Help: "Constant 1 for every documented KMS and gateway code, with its meaning and remedy.",
+	}, []string{"code", "class", "status", "message", "remedy"})
 	for _, e := range catalogEntries {
-		g.WithLabelValues(e.Code, e.Class.String(), strconv.Itoa(e.Status), e.Message).Set(1)
+		g.WithLabelValues(e.Code, e.Class.String(), strconv.Itoa(e.Status), e.Message,
+			e.Remedy).Set(1)
 	}
 	return g
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strings"
 	"syscall"
 )
 
@@ -91,14 +92,44 @@ func classifyFailure(err error, attempt, parent context.Context) failure {
 	return failNever
 }
 
-// stripURL removes *url.Error wrappers, whose text holds the request's URL
-// and query, so that an error the transport keeps or logs cannot leak them.
+// stripURL keeps the request's URL and query out of an error's text, so that
+// an error the transport keeps or logs cannot leak them. A *url.Error on the
+// outside is unwrapped; one deeper in the chain has its URL blanked out of
+// the text, while errors.Is and errors.As still reach everything inside.
 func stripURL(err error) error {
 	for {
 		ue, ok := err.(*url.Error)
 		if !ok || ue.Err == nil {
-			return err
+			break
 		}
 		err = ue.Err
 	}
+
+	var ue *url.Error
+	if err == nil || !errors.As(err, &ue) {
+		return err
+	}
+
+	msg := err.Error()
+	for ue != nil {
+		if ue.URL != "" {
+			msg = strings.ReplaceAll(msg, ue.URL, "[URL removed]")
+		}
+		inner := ue.Err
+		ue = nil
+		if inner != nil {
+			errors.As(inner, &ue)
+		}
+	}
+	return &redacted{err: err, msg: msg}
 }
+
+// redacted is an error whose text has had URLs removed.
+type redacted struct {
+	err error
+	msg string
+}
+
+func (e *redacted) Error() string { return e.msg }
+
+func (e *redacted) Unwrap() error { return e.err }

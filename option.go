@@ -42,9 +42,13 @@ func WithPolicy(c Class, p Policy) Option {
 
 // WithClass moves a code to another class, overriding the catalogue, for
 // example to retry KMS.2403 (grant creation failed) as [Retryable]. Codes
-// the catalogue does not know can be classified this way too.
+// the catalogue does not know can be classified this way too. A class
+// outside [Classes] is ignored.
 func WithClass(code string, c Class) Option {
 	return func(cfg *config) {
+		if c <= Unknown || int(c) >= numClasses {
+			return // not a class the transport can act on
+		}
 		if cfg.moved == nil {
 			cfg.moved = map[string]Class{}
 		}
