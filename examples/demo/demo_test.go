@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/kmsretry/kmsretry"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// runDemo runs the demo in-process with args and returns its exit status and output.
+func runDemo(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestDemoRoundTripsEveryRecord(t *testing.T) {
+	code, out, errOut := runDemo(t, "-records", "200", "-concurrency", "8")
+	if code != 0 {
+		t.Fatalf("exit status %d, want 0; stderr:\n%s\nstdout:\n%s", code, errOut, out)
+	}
+
+	wants := []string{
+		"all 200 records round-tripped",
+		"tour: every answer was handled as its class says",
+		`Summary, read from the Prometheus registry (phase="workload")`,
+		"success 801, error 0, failed 0",
+		"tokens expired 2x",
+	}
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+func TestDemoTourCoversTheCatalogue(t *testing.T) {
+	code, out, _ := runDemo(t, "-records", "1")
+	if code != 0 {
+		t.Fatalf("exit status %d, want 0; output:\n%s", code, out)
+	}
+
+	entries := kmsretry.Entries()
+	if len(entries) != 101 {
+		t.Errorf("the catalogue holds %d codes, want 101", len(entries))
+	}
+	for _, e := range entries {
+		row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(e.Code) + `\s+` +
+			strconv.Itoa(e.Status) + `\s+` + e.Class.String() + `\s+\d\s+\S`)
+		if !row.MatchString(out) {
+			t.Errorf("the tour has no row for %s (%d, %s)", e.Code, e.Status, e.Class)
+		}
+	}
+
+	latched := regexp.MustCompile(
+		`(?m)^  same project\s+0\s+refused, not sent\s+ErrBillingLatched$`)
+	if !latched.MatchString(out) {
+		t.Error("the tour does not show a request refused by the billing latch")
+	}
+	if !strings.Contains(out, "ErrOutcomeUnknown (1 key created)") {
+		t.Error("the tour does not show a create-key left with an unknown outcome")
+	}
+}
+
+func TestDemoSummaryReadsTheRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	work := prometheus.WrapRegistererWith(prometheus.Labels{"phase": phaseWorkload}, reg)
+	tour := prometheus.WrapRegistererWith(prometheus.Labels{"phase": phaseTour}, reg)
+
+	// Counters of the transport's names with made-up values, in both phases: the summary
+	// must show the workload's and nothing of the tour's.
+	for _, r := range []struct {
+		reg prometheus.Registerer
+		n   float64
+	}{{work, 7}, {tour, 1000}} {
+		errs := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kmsretry_error_responses_total", Help: "h"}, []string{"action", "code", "class"})
+		errs.WithLabelValues("encrypt-data", "KMS.0102", "retryable").Add(r.n)
+		errs.WithLabelValues("decrypt-data", "KMS.0102", "retryable").Add(r.n)
+		r.reg.MustRegister(errs)
+	}
+	retries := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kmsretry_retries_total", Help: "h"}, []string{"action", "code", "class"})
+	retries.WithLabelValues("encrypt-data", "APIGW.0308", "throttled").Add(3)
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kmsretry_requests_total", Help: "h"}, []string{"action", "outcome", "class"})
+	requests.WithLabelValues("encrypt-data", "success", "none").Add(11)
+	attempts := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "kmsretry_attempts_per_request", Help: "h"}, []string{"action"})
+	for _, n := range []float64{1, 2, 3} {
+		attempts.WithLabelValues("encrypt-data").Observe(n)
+	}
+	work.MustRegister(retries, requests, attempts)
+
+	var out bytes.Buffer
+	if err := printSummary(&out, reg, workloadResult{}); err != nil {
+		t.Fatal(err)
+	}
+
+	wants := []string{
+		`(?m)^KMS\.0102\s+retryable\s+14$`,
+		`(?m)^retryable\s+14\s+0$`,
+		`(?m)^throttled\s+0\s+3$`,
+		`success 11, error 0`,
+		`2\.000 on average \(6 sends for 3 requests\)`,
+	}
+	for _, want := range wants {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("summary does not match %s:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "2000") {
+		t.Errorf("summary shows the tour's counts:\n%s", out.String())
+	}
+}
+
+func TestDemoServesMetrics(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &syncBuffer{}
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"-listen", "127.0.0.1:0", "-records", "50", "-quiet"}, out,
+			io.Discard)
+	}()
+
+	addr := out.await(t, regexp.MustCompile(`serving /metrics on (http://\S+)`))
+	out.await(t, regexp.MustCompile(`still serving /metrics`))
+
+	// The budget's gauge follows live transports only: a collection must not empty it.
+	runtime.GC()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+
+	for _, want := range []string{`kmsretry_requests_total{`, `phase="workload"`,
+		`phase="tour"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	tokens := regexp.MustCompile(`kmsretry_retry_budget_tokens\{phase="workload"\} (\d+)`)
+	if m := tokens.FindSubmatch(body); m == nil || string(m[1]) == "0" {
+		t.Errorf("/metrics shows no retry budget left for the workload: %q", m)
+	}
+
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("exit status %d, want 0", c)
+	}
+}
+
+func TestDemoFailsWhenRecordsAreLost(t *testing.T) {
+	// At 90% faults the retry budget runs dry and requests give up.
+	code, out, errOut := runDemo(t, "-records", "30", "-fault-rate", "0.9", "-quiet")
+	if code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	if !strings.Contains(out, "FAILED: ") || !strings.Contains(errOut, "did not round-trip") {
+		t.Errorf("no failure reported; stdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+}
+
+func TestDemoFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-h"}, 0, "-fault-rate"},
+		{[]string{"-fault-rate", "1"}, 2, "outside [0, 0.9]"},
+		{[]string{"-records", "0"}, 2, "at least 1"},
+		{[]string{"-concurrency", "0"}, 2, "at least 1"},
+		{[]string{"extra"}, 2, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errOut := runDemo(t, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit status %d, want %d; stderr:\n%s", code, tt.code, errOut)
+			}
+		})
+	}
+}
+
+func TestDemoAttemptsFor(t *testing.T) {
+	tests := []struct {
+		p           float64
+		calls, want int
+	}{
+		{0.2, 8000, 10}, // 8000·0.2¹⁰ ≈ 0.0008 ≤ 0.001 < 8000·0.2⁹ ≈ 0.004
+		{0.2, 800, 9},
+		{0.01, 8000, 4}, // floor: the default
+		{0, 8000, 4},
+		{0.9, 8000, 30}, // ceiling
+	}
+	for _, tt := range tests {
+		if got := attemptsFor(tt.p, tt.calls, 4); got != tt.want {
+			t.Errorf("attemptsFor(%v, %d, 4) = %d, want %d", tt.p, tt.calls, got, tt.want)
+		}
+	}
+}
+
+// syncBuffer is an output that a test may read while run writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// await waits until the output matches re and returns the first submatch, if any.
+func (b *syncBuffer) await(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		b.mu.Lock()
+		m := re.FindStringSubmatch(b.buf.String())
+		b.mu.Unlock()
+		if m != nil {
+			return m[len(m)-1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("output never matched %s", re)
+	return ""
+}
