@@ -3,10 +3,13 @@ package kmsretry
 import "sync/atomic"
 
 // RetryBudget is a token bucket shared by every request of one [Transport],
-// like the retry quota of the AWS SDKs. Each retry takes tokens and a first
-// try that succeeds puts one back, so under a lasting outage retries stop
-// and each request is sent about once, instead of multiplying the load on a
-// service that is already down. A zero field takes its default.
+// like the retry quota of the AWS SDKs. Each retry takes tokens; a request
+// that succeeds after retries gives back what its retries took, and one that
+// succeeds at the first try adds SuccessReward. Only retries that end in
+// failure drain the bucket, so a steady share of transient faults costs
+// nothing, while under a lasting outage retries stop and each request is
+// sent about once, instead of multiplying the load on a service that is
+// already down. A zero field takes its default.
 type RetryBudget struct {
 	// Off turns the budget off: retries are bounded by the policies alone.
 	Off bool
@@ -77,18 +80,28 @@ func (b *bucket) take(cost int) bool {
 	}
 }
 
-// reward puts tokens back, up to the capacity. A full bucket costs one load.
-func (b *bucket) reward() {
+// succeeded credits a request that succeeded after spending spent tokens on
+// retries: it gives them back, or adds the reward for a first-try success.
+func (b *bucket) succeeded(spent int) {
 	if b == nil {
 		return
 	}
 
+	if spent == 0 {
+		b.give(b.cfg.SuccessReward)
+		return
+	}
+	b.give(spent)
+}
+
+// give puts n tokens back, up to the capacity. A full bucket costs one load.
+func (b *bucket) give(n int) {
 	for {
 		have := b.tokens.Load()
 		if have >= int64(b.cfg.Capacity) {
 			return
 		}
-		add := min(int64(b.cfg.SuccessReward), int64(b.cfg.Capacity)-have)
+		add := min(int64(n), int64(b.cfg.Capacity)-have)
 		if b.tokens.CompareAndSwap(have, have+add) {
 			return
 		}

@@ -62,7 +62,7 @@ func TestBucketArithmetic(t *testing.T) {
 			b := newBucket(tt.cfg)
 			for i, o := range tt.ops {
 				if o.cost == 0 {
-					b.reward()
+					b.succeeded(0)
 				} else if got := b.take(o.cost); got != o.ok {
 					t.Fatalf("step %d: take(%d) = %v, want %v", i, o.cost, got, o.ok)
 				}
@@ -83,7 +83,7 @@ func TestBucketOff(t *testing.T) {
 		if !b.take(1 << 20) {
 			t.Fatalf("take %d on a nil bucket failed", i)
 		}
-		b.reward()
+		b.succeeded(0)
 	}
 	if tr := New(nil, WithRetryBudget(RetryBudget{Off: true})); tr.budget != nil ||
 		tr.budgetCost(true) != 0 || tr.budgetCost(false) != 0 {
@@ -139,7 +139,7 @@ func TestBucketConcurrent(t *testing.T) {
 						}
 						if tt.rewards && b.tokens.Load() < int64(tt.capacity) {
 							before := b.tokens.Load()
-							b.reward()
+							b.succeeded(0)
 							if b.tokens.Load() != before {
 								rewarded.Add(1)
 							}
@@ -187,7 +187,7 @@ func TestBucketConcurrentLedger(t *testing.T) {
 		wg.Go(func() {
 			for range 200 {
 				if g%2 == 0 {
-					b.reward()
+					b.succeeded(0)
 				} else if b.take(7) {
 					taken.Add(1)
 				}

@@ -2,6 +2,7 @@ package kmsretry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,13 +27,14 @@ type call struct {
 	replayable bool
 
 	attempts int
+	spent    int // retry budget tokens taken by this request
 	perClass [numClasses]int
 	backoffs [numClasses]backoff.BackOff
 
-	sendCtx context.Context    // the current send's context
-	cancel  context.CancelFunc // cancels sendCtx, if it has its own
-	timeout time.Duration      // the next send's timeout, 0 for none
-	sentGen uint64             // credential generation of the current send
+	sendCtx  context.Context     // the current send's context
+	cancel   context.CancelFunc  // cancels sendCtx, if it has its own
+	timeout  time.Duration       // the next send's timeout, 0 for none
+	sentGens [numFamilies]uint64 // credential generations of the current send
 
 	// The last outcome: an answer kept to return, or a failure.
 	last     *http.Response
@@ -77,7 +79,11 @@ func (c *call) admit() error {
 // refuse ends the call before anything was sent, with err.
 func (c *call) refuse(err error) error {
 	c.t.metrics.finished(c.action, outcomeRejected, c.class, 0, c.t.clock.Now().Sub(c.start))
-	return &Error{Class: c.class, Action: c.action, Err: err}
+
+	e := &Error{Class: c.class, Action: c.action, Err: err}
+	c.giveUpOn = "refused before sending"
+	c.giveUp(e)
+	return e
 }
 
 // send makes one attempt.
@@ -147,9 +153,13 @@ func (c *call) copyRequest(body io.ReadCloser) (*http.Request, error) {
 		if r.Header == nil {
 			r.Header = http.Header{}
 		}
-		c.sentGen = g.generation()
+		c.sentGens = g.generations()
+		prev := r.Body
 		if err := g.r.Apply(r); err != nil {
 			return nil, fmt.Errorf("kmsretry: applying credentials: %w", err)
+		}
+		if prev != nil && r.Body != prev {
+			prev.Close() // replaced by Apply: nobody else will close it
 		}
 	}
 	return r, nil
@@ -205,7 +215,7 @@ func (c *call) afterFailure(err error) bool {
 		c.class, c.unknown = Unknown, true
 		return c.stop("the action is not safe to repeat after an ambiguous failure")
 	}
-	return c.retry(Retryable, c.t.budgetCost(c.fail == failTimeout), nil)
+	return c.retry(Retryable, c.t.budgetCost(true), nil)
 }
 
 // refreshAndRetry renews credentials once and resends at once.
@@ -227,7 +237,11 @@ func (c *call) refreshAndRetry() bool {
 		return c.stop("the request body cannot be sent again")
 	}
 
-	if err := g.refresh(c.ctx, c.sentGen); err != nil {
+	err := g.refresh(c.ctx, canonicalCode(c.code), c.sentGens)
+	switch {
+	case errors.Is(err, ErrNotRefreshable):
+		return c.stop("the refresher does not renew these credentials")
+	case err != nil:
 		return c.stop("the credential refresh failed")
 	}
 	return c.resend(AuthRefresh, 0)
@@ -254,6 +268,7 @@ func (c *call) retry(class Class, cost int, resp *http.Response) bool {
 		c.t.metrics.budgetEmpty(c.action)
 		return c.stop("the retry budget is empty")
 	}
+	c.spent += cost
 
 	if err := c.t.clock.Sleep(c.ctx, wait); err != nil {
 		return c.stop("the request's context ended during the wait")
@@ -315,9 +330,7 @@ func (c *call) finish(resp *http.Response, err error) (*http.Response, error) {
 	d := c.t.clock.Now().Sub(c.start)
 
 	if err == nil && resp.StatusCode < 400 {
-		if c.attempts == 1 {
-			c.t.budget.reward()
-		}
+		c.t.budget.succeeded(c.spent)
 		c.t.metrics.succeeded(c.action, c.attempts, d)
 		return resp, nil
 	}
@@ -364,12 +377,13 @@ func (c *call) giveUp(e *Error) {
 		Status: e.Status, Class: e.Class, Attempt: c.attempts, Reason: c.giveUpOn, Err: e.Err})
 }
 
-// budgetCost is what a retry takes from the retry budget.
-func (t *Transport) budgetCost(timeout bool) int {
+// budgetCost is what a retry takes from the retry budget: more after a
+// network failure or timeout, which cost the service more than an answer.
+func (t *Transport) budgetCost(noAnswer bool) int {
 	if t.budget == nil {
 		return 0
 	}
-	if timeout {
+	if noAnswer {
 		return t.budget.cfg.TimeoutCost
 	}
 	return t.budget.cfg.RetryCost

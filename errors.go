@@ -29,11 +29,13 @@ var (
 	// ErrOutcomeUnknown: the request may have been applied, but the
 	// connection failed before an answer came, and the action is not safe to
 	// send again. Check the resource's state before repeating it.
-	ErrOutcomeUnknown = errors.New("kmsretry: outcome unknown; request may have been applied")
+	ErrOutcomeUnknown = errors.New("kmsretry: outcome unknown: the request may have been " +
+		"applied; check the resource before repeating it")
 
 	// ErrBillingLatched: an earlier answer for the same project id was a
 	// billing code, so the request was not sent.
-	ErrBillingLatched = errors.New("kmsretry: request not sent; project frozen for billing")
+	ErrBillingLatched = errors.New("kmsretry: not sent: the project's account is frozen " +
+		"for billing; renew it, then wait for the cool-down")
 )
 
 var classErrors = [...]error{
@@ -86,13 +88,20 @@ func (e *Error) Error() string {
 	case e.Status != 0:
 		fmt.Fprintf(&b, ": HTTP %d with no KMS code (%s)", e.Status, e.Class)
 	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
+	if msg := strings.TrimRight(e.Message, ". "); msg != "" {
+		fmt.Fprintf(&b, ": %s", msg)
 	}
 	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
+		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "kmsretry: "))
 	}
-	fmt.Fprintf(&b, " after %d attempt(s)", e.Attempts)
+
+	switch e.Attempts {
+	case 0:
+	case 1:
+		b.WriteString(" (1 attempt)")
+	default:
+		fmt.Fprintf(&b, " (%d attempts)", e.Attempts)
+	}
 	if e.RequestID != "" {
 		fmt.Fprintf(&b, " [request id %s]", e.RequestID)
 	}

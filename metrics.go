@@ -117,17 +117,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"action"}),
 	}
 
-	tokens := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "kmsretry_retry_budget_tokens",
-		Help: "Tokens left in the retry budgets of the transports using these metrics.",
-	}, m.tokens)
-	latched := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "kmsretry_billing_latched_projects",
-		Help: "Project ids whose requests fail fast after a billing answer.",
-	}, m.latched)
-
 	cs := []prometheus.Collector{m.requests, m.errors, m.retries, m.netErrors, m.attempts,
-		m.backoff, m.refreshes, m.duration, m.exhausted, m.latchBlock, tokens, latched,
+		m.backoff, m.refreshes, m.duration, m.exhausted, m.latchBlock, liveGauges{m},
 		codeInfo()}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -168,7 +159,9 @@ func (m *Metrics) initSeries() {
 }
 
 // watch adds a transport's latch and bucket to the gauges. The metrics keep
-// weak pointers, so a transport that is dropped is dropped from the gauges.
+// weak pointers, so a transport that is garbage collected is dropped from
+// the gauges; keep the transport (or the client holding it) alive for as
+// long as its gauges should be scraped.
 func (m *Metrics) watch(l *billingLatch, b *bucket) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -181,24 +174,53 @@ func (m *Metrics) watch(l *billingLatch, b *bucket) {
 	}
 }
 
+var (
+	tokensDesc = prometheus.NewDesc("kmsretry_retry_budget_tokens",
+		"Tokens left in the retry budgets of the live transports using these metrics.",
+		nil, nil)
+	latchedDesc = prometheus.NewDesc("kmsretry_billing_latched_projects",
+		"Project ids whose requests fail fast after a billing answer.", nil, nil)
+)
+
+// liveGauges reports the gauges that sum over live transports. With no live
+// transport it reports no sample at all, rather than a zero that would read
+// as an empty budget.
+type liveGauges struct{ m *Metrics }
+
+// Describe implements prometheus.Collector.
+func (g liveGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tokensDesc
+	ch <- latchedDesc
+}
+
+// Collect implements prometheus.Collector.
+func (g liveGauges) Collect(ch chan<- prometheus.Metric) {
+	if n, ok := g.m.tokens(); ok {
+		ch <- prometheus.MustNewConstMetric(tokensDesc, prometheus.GaugeValue, n)
+	}
+	if n, ok := g.m.latched(); ok {
+		ch <- prometheus.MustNewConstMetric(latchedDesc, prometheus.GaugeValue, n)
+	}
+}
+
 // tokens sums the live buckets' levels, forgetting dropped transports.
-func (m *Metrics) tokens() float64 {
+func (m *Metrics) tokens() (float64, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
 	var sum int64
 	m.buckets = live(m.buckets, func(b *bucket) { sum += b.tokens.Load() })
-	return float64(sum)
+	return float64(sum), len(m.buckets) > 0
 }
 
 // latched sums the live latches' counts, forgetting dropped transports.
-func (m *Metrics) latched() float64 {
+func (m *Metrics) latched() (float64, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
 	sum := 0
 	m.latches = live(m.latches, func(l *billingLatch) { sum += l.count() })
-	return float64(sum)
+	return float64(sum), len(m.latches) > 0
 }
 
 // live calls f on every pointer still alive and returns those alone.

@@ -65,8 +65,8 @@ func TestNewMetrics(t *testing.T) {
 		{"kmsretry_code_info", 101},
 		{"kmsretry_backoff_seconds", len(Classes)},
 		{"kmsretry_refreshes_total", 2},
-		{"kmsretry_retry_budget_tokens", 1},
-		{"kmsretry_billing_latched_projects", 1},
+		{"kmsretry_retry_budget_tokens", 0}, // no transport yet: no sample
+		{"kmsretry_billing_latched_projects", 0},
 		{"kmsretry_requests_total", 0},
 		{"kmsretry_error_responses_total", 0},
 	}
@@ -79,10 +79,15 @@ func TestNewMetrics(t *testing.T) {
 		})
 	}
 
-	t.Run("no transport, no tokens", func(t *testing.T) {
-		if v := gaugeValue(t, reg, "kmsretry_retry_budget_tokens"); v != 0 {
-			t.Errorf("tokens = %v with no transport", v)
+	t.Run("a transport brings the gauges", func(t *testing.T) {
+		tr := New(nil, WithMetrics(m))
+		if v := gaugeValue(t, reg, "kmsretry_retry_budget_tokens"); v != 500 {
+			t.Errorf("tokens = %v with one transport, want 500", v)
 		}
+		if v := gaugeValue(t, reg, "kmsretry_billing_latched_projects"); v != 0 {
+			t.Errorf("latched = %v with one transport, want 0", v)
+		}
+		runtime.KeepAlive(tr)
 	})
 }
 
@@ -295,7 +300,7 @@ func TestMetricsGauges(t *testing.T) {
 	}{
 		{"fresh", func() {}, 550, 0},
 		{"take", func() { t1.budget.take(5); t2.budget.take(10) }, 535, 0},
-		{"reward", func() { t1.budget.reward(); t1.budget.reward() }, 537, 0},
+		{"reward", func() { t1.budget.succeeded(0); t1.budget.succeeded(0) }, 537, 0},
 		{"engage", func() {
 			t1.latch.engage("p1")
 			t2.latch.engage("p1")
@@ -346,8 +351,9 @@ func TestMetricsGaugesForgetDroppedTransports(t *testing.T) {
 	live := New(nil, WithMetrics(m))
 	dropTransports(m, 100)
 
-	if !gcUntil(func() bool { return m.tokens() == 500 }) {
-		t.Fatalf("tokens = %v after GC, want the live transport's 500", m.tokens())
+	tokens := func() float64 { n, _ := m.tokens(); return n }
+	if !gcUntil(func() bool { return tokens() == 500 }) {
+		t.Fatalf("tokens = %v after GC, want the live transport's 500", tokens())
 	}
 	if v := gaugeValue(t, reg, "kmsretry_billing_latched_projects"); v != 0 {
 		t.Errorf("latched projects = %v from dropped transports", v)
@@ -363,8 +369,9 @@ func TestMetricsPrunesDeadTransports(t *testing.T) {
 	live := New(nil, WithMetrics(m))
 	dropTransports(m, 1000)
 
-	if !gcUntil(func() bool { return m.tokens() == 500 }) {
-		t.Fatalf("tokens = %v after GC, want 500", m.tokens())
+	tokens := func() float64 { n, _ := m.tokens(); return n }
+	if !gcUntil(func() bool { return tokens() == 500 }) {
+		t.Fatalf("tokens = %v after GC, want 500", tokens())
 	}
 	if _, err := reg.Gather(); err != nil {
 		t.Fatal(err)
@@ -378,4 +385,26 @@ func TestMetricsPrunesDeadTransports(t *testing.T) {
 			"for 1 live transport", buckets, latches)
 	}
 	runtime.KeepAlive(live)
+}
+
+// TestMetricsGaugesAbsentWithoutTransports checks that with no live
+// transport the summed gauges report no sample, not a misleading zero.
+func TestMetricsGaugesAbsentWithoutTransports(t *testing.T) {
+	m, reg := newTestMetrics(t)
+	dropTransports(m, 10)
+
+	gone := func() bool { _, ok := m.tokens(); return !ok }
+	if !gcUntil(gone) {
+		t.Fatal("dropped transports still counted")
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		switch f.GetName() {
+		case "kmsretry_retry_budget_tokens", "kmsretry_billing_latched_projects":
+			t.Errorf("%s reported with no live transport", f.GetName())
+		}
+	}
 }

@@ -13,20 +13,46 @@ import (
 )
 
 // Refresher renews the credentials of requests after an [AuthRefresh]
-// answer: an expired IAM token (KMS.0303), or a stale import token
-// (KMS.2601, KMS.2605). Without one, AuthRefresh answers are final.
+// answer: a bad or expired IAM token (KMS.0301-0303, APIGW.0301), or a stale
+// import token (KMS.2601, KMS.2605). Without one, AuthRefresh answers are
+// final.
 type Refresher interface {
 	// Apply puts the current credentials on req before each send. req is
 	// the transport's own copy with its own Header, so Apply may set
-	// headers; it may also replace Body and GetBody together.
+	// headers; it may also replace Body and GetBody together, which is how
+	// a fresh import token gets into an import-key-material body.
 	Apply(req *http.Request) error
 
-	// Refresh fetches new credentials. However many requests fail at once,
-	// the transport runs one Refresh at a time and lets every request that
-	// failed with the old credentials wait for it. ctx is not cancelled when
-	// one of those callers gives up; it ends after the refresh timeout.
-	Refresh(ctx context.Context) error
+	// Refresh fetches new credentials for the answer code, such as
+	// "KMS.0303". However many requests fail at once, the transport runs one
+	// Refresh at a time for IAM tokens and one for import tokens, and lets
+	// every request that failed with the old credentials wait for it. ctx is
+	// not cancelled when one of those callers gives up; it ends after the
+	// refresh timeout. Refresh returns [ErrNotRefreshable] for codes it
+	// does not handle: the answer is then final, and no failure is counted.
+	Refresh(ctx context.Context, code string) error
 }
+
+// ErrNotRefreshable is returned by a [Refresher] for an answer code whose
+// credentials it does not manage.
+var ErrNotRefreshable = errors.New("kmsretry: the refresher does not renew these credentials")
+
+// importFamily and tokenFamily index the two kinds of credentials.
+const (
+	tokenFamily = iota
+	importFamily
+	numFamilies
+)
+
+// family returns which kind of credentials code says are stale.
+func family(code string) int {
+	if code == "KMS.2601" || code == "KMS.2605" {
+		return importFamily
+	}
+	return tokenFamily
+}
+
+var familyKeys = [numFamilies]string{tokenFamily: "token", importFamily: "import"}
 
 // TokenRefresher is a [Refresher] for IAM token users: it sets X-Auth-Token on
 // every request and calls Fetch for a new token when KMS says the old one
@@ -58,8 +84,13 @@ func (r *TokenRefresher) Apply(req *http.Request) error {
 	return nil
 }
 
-// Refresh fetches and keeps a new token.
-func (r *TokenRefresher) Refresh(ctx context.Context) error {
+// Refresh fetches and keeps a new token. Import-token codes (KMS.2601,
+// KMS.2605) get [ErrNotRefreshable]: a new IAM token does not mend them.
+func (r *TokenRefresher) Refresh(ctx context.Context, code string) error {
+	if family(code) != tokenFamily {
+		return ErrNotRefreshable
+	}
+
 	tok, err := r.Fetch(ctx)
 	if err != nil {
 		return err
@@ -78,14 +109,15 @@ func (r *TokenRefresher) Refresh(ctx context.Context) error {
 // given no timeout.
 const DefaultRefreshTimeout = 30 * time.Second
 
-// refreshGate runs refreshes one at a time and counts them in generations:
-// a request that was sent with credentials older than the current
-// generation retries with the new ones instead of refreshing again.
+// refreshGate runs refreshes one at a time per family of credentials and
+// counts them in generations: a request that was sent with credentials
+// older than the current generation retries with the new ones instead of
+// refreshing again.
 type refreshGate struct {
 	r       Refresher
 	timeout time.Duration
 	group   singleflight.Group
-	gen     atomic.Uint64
+	gens    [numFamilies]atomic.Uint64
 
 	// done, if set, learns the result of every refresh that ran.
 	done func(err error)
@@ -100,33 +132,44 @@ func newGate(r Refresher, timeout time.Duration, done func(error)) *refreshGate 
 	return &refreshGate{r: r, timeout: timeout, done: done}
 }
 
-// generation returns the number of successful refreshes so far.
-func (g *refreshGate) generation() uint64 { return g.gen.Load() }
+// generations returns the number of successful refreshes so far, per family.
+func (g *refreshGate) generations() [numFamilies]uint64 {
+	var out [numFamilies]uint64
+	for i := range out {
+		out[i] = g.gens[i].Load()
+	}
+	return out
+}
 
-// refresh renews the credentials unless they changed since sentGen. It
-// returns when the refresh ends or ctx is done, whichever comes first; the
-// refresh itself goes on for the other callers.
-func (g *refreshGate) refresh(ctx context.Context, sentGen uint64) error {
-	if g.gen.Load() != sentGen {
+// refresh renews the credentials code says are stale, unless they changed
+// since sent. It returns when the refresh ends or ctx is done, whichever comes
+// first; the refresh itself goes on for the other callers.
+func (g *refreshGate) refresh(ctx context.Context, code string, sent [numFamilies]uint64) error {
+	f := family(code)
+	gen := &g.gens[f]
+	if gen.Load() != sent[f] {
 		return nil
 	}
 
-	ch := g.group.DoChan("refresh", func() (any, error) {
-		if g.gen.Load() != sentGen {
+	ch := g.group.DoChan(familyKeys[f], func() (any, error) {
+		if gen.Load() != sent[f] {
 			return nil, nil // another flight finished while this one queued
 		}
 
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
 		defer cancel()
 
-		err := g.r.Refresh(rctx)
+		err := g.r.Refresh(rctx, code)
+		if errors.Is(err, ErrNotRefreshable) {
+			return nil, err
+		}
 		if g.done != nil {
 			g.done(err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("kmsretry: credential refresh failed: %w", err)
 		}
-		g.gen.Add(1)
+		gen.Add(1)
 		return nil, nil
 	})
 

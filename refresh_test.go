@@ -3,8 +3,10 @@ package kmsretry
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,4 +199,82 @@ func TestRefreshOutlivesCancelledCaller(t *testing.T) {
 	if resp.StatusCode != 200 || fetchErr.Load() != nil {
 		t.Errorf("second caller got %d; refresh context error %v", resp.StatusCode, fetchErr.Load())
 	}
+}
+
+// importRefresher renews an import token kept in the request body.
+type importRefresher struct {
+	token   atomic.Value // string
+	renewed atomic.Int32
+}
+
+func (r *importRefresher) Apply(req *http.Request) error {
+	body := `{"import_token":"` + r.token.Load().(string) + `"}`
+	req.Body = io.NopCloser(strings.NewReader(body))
+	req.GetBody = func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(body)), nil
+	}
+	req.ContentLength = int64(len(body))
+	return nil
+}
+
+func (r *importRefresher) Refresh(_ context.Context, code string) error {
+	if code != "KMS.2601" && code != "KMS.2605" {
+		return ErrNotRefreshable
+	}
+	r.renewed.Add(1)
+	r.token.Store("fresh-import")
+	return nil
+}
+
+func TestRefreshByCredentialFamily(t *testing.T) {
+	t.Run("token refresher leaves import codes alone", func(t *testing.T) {
+		srv := newKMSServer(t, kms("KMS.2601", 400), ok())
+		var fetches atomic.Int32
+		m := metricsForTest(t)
+		tr := New(nil, WithClock(newFakeClock()), WithMetrics(m),
+			WithRefresher(NewTokenRefresher("t", func(context.Context) (string, error) {
+				fetches.Add(1)
+				return "t2", nil
+			}), 0))
+
+		resp, err := tr.RoundTrip(post(t, srv.url("import-key-material"), `{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+
+		if resp.StatusCode != 400 || srv.hits.Load() != 1 || fetches.Load() != 0 {
+			t.Errorf("status %d hits %d fetches %d, want 400 1 0",
+				resp.StatusCode, srv.hits.Load(), fetches.Load())
+		}
+		if got := counterValue(t, m.refreshes, "failure"); got != 0 {
+			t.Errorf("refresh failures = %v, want 0", got)
+		}
+	})
+
+	t.Run("import refresher puts a fresh token in the body", func(t *testing.T) {
+		srv := newKMSServer(t, kms("KMS.2605", 400), ok())
+		r := &importRefresher{}
+		r.token.Store("stale-import")
+		tr := New(nil, WithClock(newFakeClock()), WithRefresher(r, 0))
+
+		req := post(t, srv.url("import-key-material"), `{}`)
+		body := &countingBody{Reader: strings.NewReader(`{}`)}
+		req.Body = body // Apply replaces it; it must still be closed once
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if n := body.closes.Load(); n != 1 {
+			t.Errorf("caller's body closed %d times, want 1", n)
+		}
+
+		got := srv.received()
+		if resp.StatusCode != 200 || len(got) != 2 || r.renewed.Load() != 1 ||
+			string(got[0]) != `{"import_token":"stale-import"}` ||
+			string(got[1]) != `{"import_token":"fresh-import"}` {
+			t.Errorf("status %d, bodies %q, renewals %d", resp.StatusCode, got, r.renewed.Load())
+		}
+	})
 }

@@ -187,7 +187,9 @@ func TestBillingLatchFailsFast(t *testing.T) {
 	srv := newKMSServer(t, kms("KMS.0328", 403), ok())
 	clk := newFakeClock()
 	m := metricsForTest(t)
-	tr := New(nil, WithClock(clk), WithBillingCooldown(time.Minute), WithMetrics(m))
+	var reasons []string
+	tr := New(nil, WithClock(clk), WithBillingCooldown(time.Minute), WithMetrics(m),
+		WithHook(func(e Event) { reasons = append(reasons, e.Kind.String()+": "+e.Reason) }))
 
 	resp, err := tr.RoundTrip(post(t, srv.URL+"/v1.0/frozen/kms/encrypt-data", `{}`))
 	if err != nil {
@@ -203,6 +205,11 @@ func TestBillingLatchFailsFast(t *testing.T) {
 	}
 	if body.closes.Load() != 1 || srv.hits.Load() != 1 {
 		t.Errorf("latched request: closes %d, hits %d; want 1, 1", body.closes.Load(), srv.hits.Load())
+	}
+	want := []string{"give-up: billing answers are never retried",
+		"give-up: refused before sending"}
+	if len(reasons) != 2 || reasons[0] != want[0] || reasons[1] != want[1] {
+		t.Errorf("hook saw %q, want %q", reasons, want)
 	}
 	if got := gaugeOf(t, m, "kmsretry_billing_latched_projects"); got != 1 {
 		t.Errorf("latched gauge = %v, want 1", got)
@@ -369,5 +376,35 @@ func TestHangingRefreshBoundedByCallerContext(t *testing.T) {
 	}
 	if got := counterValue(t, m.refreshes, "failure"); got != 1 {
 		t.Errorf("refresh failures = %v, want 1", got)
+	}
+}
+
+func TestRetryBudgetRefundsSuccessfulRetries(t *testing.T) {
+	tests := []struct {
+		name   string
+		script []answer
+		tokens float64
+	}{
+		{"first-try success on a full bucket", []answer{ok()}, 500},
+		{"success after two retries gives their 10 back", []answer{kms("KMS.0101", 500),
+			kms("KMS.0101", 500), ok()}, 500},
+		{"giving up keeps the 15 spent", []answer{kms("KMS.0101", 500)}, 485},
+		{"network failures cost 10 each", []answer{{drop: true}}, 470},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newKMSServer(t, tt.script...)
+			m := metricsForTest(t)
+			tr := New(nil, WithClock(newFakeClock()), WithMetrics(m))
+
+			resp, err := tr.RoundTrip(post(t, srv.url("encrypt-data"), `{}`))
+			if err == nil {
+				resp.Body.Close()
+			}
+
+			if got := gaugeOf(t, m, "kmsretry_retry_budget_tokens"); got != tt.tokens {
+				t.Errorf("tokens = %v, want %v", got, tt.tokens)
+			}
+		})
 	}
 }
