@@ -68,7 +68,7 @@ type TokenRefresher struct {
 // NewTokenRefresher returns a TokenRefresher that starts with token (which
 // may be "" to fetch one at the first AuthRefresh answer) and renews it with
 // fetch.
-func NewTokenRefresher(token string, fetch func(ctx context.Context) (string, error)) *TokenRefresher {
+func NewTokenRefresher(token string, fetch func(context.Context) (string, error)) *TokenRefresher {
 	return &TokenRefresher{Fetch: fetch, token: token}
 }
 

@@ -452,8 +452,9 @@ func TestConcurrentUse(t *testing.T) {
 	base := &http.Transport{MaxIdleConnsPerHost: 64}
 	defer base.CloseIdleConnections()
 	m := metricsForTest(t)
-	client := &http.Client{Transport: New(base, WithMetrics(m), WithRetryBudget(RetryBudget{Off: true}),
-		WithPolicy(Retryable, Policy{Backoff: constant(time.Microsecond)}))}
+	tr := New(base, WithMetrics(m), WithRetryBudget(RetryBudget{Off: true}),
+		WithPolicy(Retryable, Policy{Backoff: constant(time.Microsecond)}))
+	client := &http.Client{Transport: tr}
 
 	const n = 400
 	errs := make(chan error, n)
