@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kmsretry/kmsretry"
+	"github.com/kmsretry/kmsretry/kmstest"
 )
 
 func TestMain(m *testing.M) {
@@ -77,6 +79,86 @@ func TestDemoTourCoversTheCatalogue(t *testing.T) {
 	}
 	if !strings.Contains(out, "ErrOutcomeUnknown (1 key created)") {
 		t.Error("the tour does not show a create-key left with an unknown outcome")
+	}
+
+	for _, code := range []string{"KMS.2601", "KMS.2605"} {
+		row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(code) +
+			`\s+400\s+auth-refresh\s+2\s+refreshed import token, retried 1x\s+200 OK$`)
+		if !row.MatchString(out) {
+			t.Errorf("the tour does not show %s mended by a new import token", code)
+		}
+	}
+}
+
+func TestDemoOutageEmptiesTheBudget(t *testing.T) {
+	code, out, _ := runDemo(t, "-records", "1")
+	if code != 0 {
+		t.Fatalf("exit status %d, want 0; output:\n%s", code, out)
+	}
+
+	// The default budget holds 500 tokens and a retry takes 5: 33 requests get their 3
+	// retries, the 34th one of them, and every later request has its first retry refused.
+	wants := []string{
+		`(?m)^1-50\s+3\.00\s+17$`,
+		`(?m)^251-300\s+1\.00\s+50$`,
+		`outage: 33 requests sent 4 times, then the budget ran dry; it refused 267 retries`,
+	}
+	for _, want := range wants {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output does not match %s", want)
+		}
+	}
+}
+
+func TestDemoCredentials(t *testing.T) {
+	srv := kmstest.NewServer()
+	defer srv.Close()
+	c := newCredentials(srv)
+
+	apply := func(body string) string {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		if err := c.Apply(req); err != nil {
+			t.Fatal(err)
+		}
+		if req.Header.Get("X-Auth-Token") == "" {
+			t.Error("Apply set no X-Auth-Token")
+		}
+		got, _ := io.ReadAll(req.Body)
+		again, _ := req.GetBody()
+		if replay, _ := io.ReadAll(again); string(replay) != string(got) ||
+			req.ContentLength != int64(len(got)) {
+			t.Errorf("GetBody gives %q, ContentLength %d, for a body %q",
+				replay, req.ContentLength, got)
+		}
+		return string(got)
+	}
+
+	if got := apply(`{"plain_text":"import_token"}`); got != `{"plain_text":"import_token"}` {
+		t.Errorf("a body with no import token became %s", got)
+	}
+	if got := apply(`{"import_token":"old","key_id":"k"}`); got !=
+		`{"import_token":"import-token-1","key_id":"k"}` {
+		t.Errorf("the import token was not replaced: %s", got)
+	}
+
+	renewals := []struct {
+		code            string
+		imports, tokens int64
+	}{
+		{"KMS.2605", 2, 0}, // a new import token, and the IAM token kept
+		{"KMS.0303", 2, 1},
+	}
+	for _, r := range renewals {
+		err := c.Refresh(t.Context(), r.code)
+		if err != nil || c.imports.Load() != r.imports || c.tokens.Load() != r.tokens {
+			t.Errorf("after %s: err %v, imports %d, tokens %d, want nil, %d, %d",
+				r.code, err, c.imports.Load(), c.tokens.Load(), r.imports, r.tokens)
+		}
+	}
+	renewed := `{"import_token":"import-token-2"}`
+	if got := apply(`{"import_token":"import-token-1"}`); got != renewed {
+		t.Errorf("the renewed import token was not applied: %s", got)
 	}
 }
 

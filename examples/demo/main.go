@@ -2,10 +2,11 @@
 // shows what the transport does with every answer the service can give.
 //
 // It runs in two phases. The tour sends one request per code of the catalogue, each met by
-// that code once, and prints what the transport did about it. The workload then
-// envelope-encrypts records through an [http.Client] under a seeded mix of faults, decrypts
-// every one and compares, and prints a summary read back from the transport's Prometheus
-// metrics. It needs no network and no flags:
+// that code once, and prints what the transport did about it; then, in an outage where
+// every request fails, it shows the retry budget emptying and sends per request falling to
+// one. The workload envelope-encrypts records through an [http.Client] under a seeded mix
+// of faults, decrypts every one and compares, and prints a summary read back from the
+// transport's Prometheus metrics. It needs no network and no flags:
 //
 //	go run ./examples/demo
 //
@@ -150,7 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	fs.Int64Var(&cfg.seed, "seed", 1, "seed of the stand-in's fault draws and of the records")
 	fs.Float64Var(&cfg.faultRate, "fault-rate", 0.2,
 		"share of workload requests answered by a fault, from 0 to 0.9;\n"+
-			"above about 0.38 the retry budget drains and records are lost, as in an outage")
+			"from about 0.7 the retry budget drains and records are lost, as in an outage")
 	fs.IntVar(&cfg.records, "records", 2000, "records to encrypt and decrypt")
 	fs.IntVar(&cfg.concurrency, "concurrency", 16, "records in flight at once")
 	fs.StringVar(&cfg.listen, "listen", "",
@@ -178,10 +179,11 @@ func parseFlags(args []string, stderr io.Writer) (settings, error) {
 const usageHeader = `Usage: go run ./examples/demo [flags]
 
 Runs kmsretry against kmstest, a KMS stand-in on a loopback port. First a tour: one request
-per catalogue code, each met by that code once, and what the transport did. Then a workload:
-records envelope-encrypted and decrypted through an http.Client under injected faults,
-with a summary read back from the transport's Prometheus metrics. Exits 0 only if every
-record round-tripped. Needs no network.
+per catalogue code, each met by that code once, and what the transport did, then an outage
+that empties the retry budget. Then a workload: records envelope-encrypted and decrypted
+through an http.Client under injected faults, with a summary read back from the
+transport's Prometheus metrics. Exits 0 only if every record round-tripped. Needs no
+network.
 
 Flags:
 `

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,8 @@ func (l *eventLog) take() []kmsretry.Event {
 type probe struct {
 	sent    int              // requests the stand-in received
 	applied int              // requests whose action took effect
+	tokens  int64            // IAM tokens the refresher fetched meanwhile
+	imports int64            // import tokens the refresher obtained meanwhile
 	events  []kmsretry.Event // what the transport reported
 	err     error            // nil when the final answer was a success
 }
@@ -58,6 +61,7 @@ type probe struct {
 // tour sends the tour's requests and keeps what each did.
 type tour struct {
 	kms
+	creds *credentials
 	log   *eventLog
 	keyID string
 	tw    *tabwriter.Writer
@@ -65,8 +69,8 @@ type tour struct {
 }
 
 // runTour meets one request with each code of the catalogue, once, and prints what the
-// transport did about it. It returns an error naming every code that was not handled as
-// its class says.
+// transport did about it; then it shows the retry budget in an outage. It returns an error
+// naming every code that was not handled as its class says, and what the budget did wrong.
 func (d *demo) runTour(ctx context.Context, w io.Writer) error {
 	srv := kmstest.NewServer(kmstest.WithToken())
 	defer srv.Close()
@@ -76,16 +80,17 @@ func (d *demo) runTour(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	log := &eventLog{}
-	client := d.client(srv, kmsretry.WithMetrics(m), kmsretry.WithHook(log.add))
-	t := &tour{kms: kms{http: client, srv: srv}, log: log}
+	client, creds := d.client(srv, kmsretry.WithMetrics(m), kmsretry.WithHook(log.add))
+	t := &tour{kms: kms{http: client, srv: srv}, creds: creds, log: log}
 	t.keyID, err = t.createKey(ctx, tourProject, "tour-key")
 	if err != nil {
 		return fmt.Errorf("creating the tour's key: %w", err)
 	}
 
 	entries := kmsretry.Entries()
-	fmt.Fprintf(w, "Tour: each of the %d catalogue codes answers one encrypt-data once.\n\n",
-		len(entries))
+	fmt.Fprintf(w, "Tour: each of the %d catalogue codes answers one encrypt-data once.\n"+
+		"KMS.2601 and KMS.2605 (stale import token) answer one that carries an import_token,\n"+
+		"as import-key-material does: the stand-in serves no key import.\n\n", len(entries))
 	t.tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(t.tw, "CODE\tHTTP\tCLASS\tSENT\tTRANSPORT\tRESULT")
 	t.catalogue(ctx, entries)
@@ -96,12 +101,16 @@ func (d *demo) runTour(ctx context.Context, w io.Writer) error {
 	t.offCatalogue(ctx)
 	t.tw.Flush()
 
+	var tourErr error
 	if len(t.bad) > 0 {
 		fmt.Fprintf(w, "\ntour: %d answers were not handled as their class says\n\n", len(t.bad))
-		return errors.Join(t.bad...)
+		tourErr = errors.Join(t.bad...)
+	} else {
+		fmt.Fprintf(w, "\ntour: every answer was handled as its class says\n\n")
 	}
-	fmt.Fprintf(w, "\ntour: every answer was handled as its class says\n\n")
-	return nil
+
+	outage, _ := d.client(srv, outageOptions(m)...)
+	return errors.Join(tourErr, runOutage(ctx, w, kms{http: outage, srv: srv}, d.reg))
 }
 
 // catalogue scripts each code of entries once on encrypt-data and sends one request. After
@@ -116,9 +125,15 @@ func (t *tour) catalogue(ctx context.Context, entries []kmsretry.Entry) {
 		}
 
 		t.srv.Script("encrypt-data", kmstest.Code(e.Code))
-		p := t.encrypt(ctx, project)
+		var p probe
+		ok := true
+		if staleImport(e.Code) {
+			p, ok = t.encryptImport(ctx, project)
+		} else {
+			p = t.encrypt(ctx, project)
+		}
 		t.row(e.Code, strconv.Itoa(e.Status), e.Class.String(), p)
-		t.expect(e.Code, p, wantCatalogued(e, p))
+		t.expect(e.Code, p, ok && wantCatalogued(e, p))
 
 		if e.Class == kmsretry.Billing && !latchShown {
 			latchShown = true
@@ -132,9 +147,16 @@ func (t *tour) catalogue(ctx context.Context, entries []kmsretry.Entry) {
 
 // wantCatalogued reports whether p is what the class of e calls for: the retrying classes
 // end in a success after one resend, the others fail at once with e's code and sentinel.
+// AuthRefresh renews just the credentials e's code calls stale; the others renew none.
 func wantCatalogued(e kmsretry.Entry, p probe) bool {
-	switch e.Class {
-	case kmsretry.Retryable, kmsretry.Throttled, kmsretry.AuthRefresh:
+	switch {
+	case e.Class == kmsretry.AuthRefresh && staleImport(e.Code):
+		return p.err == nil && p.sent == 2 && p.tokens == 0 && p.imports == 1
+	case e.Class == kmsretry.AuthRefresh:
+		return p.err == nil && p.sent == 2 && p.tokens == 1 && p.imports == 0
+	case p.tokens != 0 || p.imports != 0:
+		return false
+	case e.Class == kmsretry.Retryable || e.Class == kmsretry.Throttled:
 		return p.err == nil && p.sent == 2
 	}
 
@@ -190,15 +212,34 @@ func (t *tour) encrypt(ctx context.Context, project string) probe {
 	return t.send(ctx, project, "encrypt-data", in)
 }
 
+// encryptImport sends one encrypt-data for project that carries an import token, as an
+// import-key-material request does. It also reports whether the last send carried a new
+// import token: the refresher's current one, not the one the request was made with.
+func (t *tour) encryptImport(ctx context.Context, project string) (probe, bool) {
+	made := t.creds.importToken()
+	in := map[string]string{"key_id": t.keyID, "plain_text": "tour", "import_token": made}
+	p := t.send(ctx, project, "encrypt-data", in)
+
+	var last struct {
+		ImportToken string `json:"import_token"`
+	}
+	err := json.Unmarshal(t.srv.LastBody("encrypt-data"), &last)
+	now := t.creds.importToken()
+	return p, err == nil && last.ImportToken == now && now != made
+}
+
 // send sends one request and returns what became of it.
 func (t *tour) send(ctx context.Context, project, action string, in any) probe {
 	sent, applied := t.srv.Requests(action), t.srv.Applied(action)
+	tokens, imports := t.creds.tokens.Load(), t.creds.imports.Load()
 	t.log.take()
 
 	err := t.call(ctx, project, action, in, nil)
 	return probe{
 		sent:    t.srv.Requests(action) - sent,
 		applied: t.srv.Applied(action) - applied,
+		tokens:  t.creds.tokens.Load() - tokens,
+		imports: t.creds.imports.Load() - imports,
 		events:  t.log.take(),
 		err:     err,
 	}
@@ -221,10 +262,14 @@ func (t *tour) expect(answer string, p probe, ok bool) {
 func did(p probe) string {
 	var retries, refreshes int
 	var giveUp *kmsretry.Event
+	renewed := "IAM token"
 	for i, ev := range p.events {
 		switch ev.Kind {
 		case kmsretry.EventRetry:
 			retries++
+			if ev.Class == kmsretry.AuthRefresh && staleImport(ev.Code) {
+				renewed = "import token" // a refresh event does not name the code
+			}
 		case kmsretry.EventRefresh:
 			refreshes++
 		case kmsretry.EventGiveUp:
@@ -245,7 +290,7 @@ func did(p probe) string {
 
 	var parts []string
 	if refreshes > 0 {
-		parts = append(parts, "refreshed token")
+		parts = append(parts, "refreshed "+renewed)
 	}
 	if retries > 0 {
 		parts = append(parts, fmt.Sprintf("retried %dx", retries))

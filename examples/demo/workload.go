@@ -78,7 +78,7 @@ func (d *demo) runWorkload(ctx context.Context, w io.Writer) (workloadResult, er
 		return workloadResult{}, err
 	}
 	prog := newProgress(w, cfg.records, cfg.quiet)
-	client := d.client(srv, kmsretry.WithMetrics(m), kmsretry.WithHook(prog.observe))
+	client, _ := d.client(srv, kmsretry.WithMetrics(m), kmsretry.WithHook(prog.observe))
 	env := envelope{kms: kms{http: client, srv: srv}}
 	env.keyID, err = env.createKey(ctx, workloadProject, "workload-key")
 	if err != nil {
