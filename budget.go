@@ -29,6 +29,13 @@ type RetryBudget struct {
 	SuccessReward int
 }
 
+// DefaultRetryBudget returns the budget a [Transport] uses unless
+// [WithRetryBudget] replaces it: 500 tokens, 5 per retry, 10 per retry after
+// a network failure or timeout, 1 back per first-try success.
+func DefaultRetryBudget() RetryBudget {
+	return RetryBudget{}.withDefaults()
+}
+
 // withDefaults fills the zero fields of b.
 func (b RetryBudget) withDefaults() RetryBudget {
 	if b.Capacity <= 0 {

@@ -119,13 +119,13 @@ type refreshGate struct {
 	group   singleflight.Group
 	gens    [numFamilies]atomic.Uint64
 
-	// done, if set, learns the result of every refresh that ran.
-	done func(err error)
+	// done, if set, learns the code and result of every refresh that ran.
+	done func(code string, err error)
 }
 
 // newGate returns a gate running r's refreshes, each bounded by timeout (0
 // means DefaultRefreshTimeout), reporting each result to done.
-func newGate(r Refresher, timeout time.Duration, done func(error)) *refreshGate {
+func newGate(r Refresher, timeout time.Duration, done func(string, error)) *refreshGate {
 	if timeout <= 0 {
 		timeout = DefaultRefreshTimeout
 	}
@@ -164,7 +164,7 @@ func (g *refreshGate) refresh(ctx context.Context, code string, sent [numFamilie
 			return nil, err
 		}
 		if g.done != nil {
-			g.done(err)
+			g.done(code, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("kmsretry: credential refresh failed: %w", err)

@@ -51,7 +51,9 @@ func TestRefreshThenRetry(t *testing.T) {
 		fetches.Add(1)
 		return "fresh", nil
 	})
-	tr := New(nil, WithRefresher(r, 0), WithClock(newFakeClock()))
+	var events []Event
+	tr := New(nil, WithRefresher(r, 0), WithClock(newFakeClock()),
+		WithHook(func(e Event) { events = append(events, e) }))
 
 	resp, err := tr.RoundTrip(post(t, srv.URL+"/v1.0/p/kms/encrypt-data", `{}`))
 	if err != nil {
@@ -59,6 +61,10 @@ func TestRefreshThenRetry(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	if len(events) != 2 || events[0].Kind != EventRefresh || events[0].Code != "KMS.0303" ||
+		events[1].Kind != EventRetry || events[1].Class != AuthRefresh {
+		t.Errorf("events = %+v, want a KMS.0303 refresh then an auth-refresh retry", events)
+	}
 	if resp.StatusCode != 200 || srv.hits.Load() != 2 || fetches.Load() != 1 {
 		t.Errorf("status %d hits %d fetches %d, want 200 2 1",
 			resp.StatusCode, srv.hits.Load(), fetches.Load())

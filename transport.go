@@ -123,11 +123,13 @@ func (t *Transport) Policy(c Class) Policy {
 	return t.policies[c]
 }
 
-// refreshed records one shared refresh in the metrics and the log.
-func (t *Transport) refreshed(err error) {
+// refreshed records one shared refresh, started by an answer with code, in
+// the metrics and the log.
+func (t *Transport) refreshed(code string, err error) {
 	t.metrics.refreshed(err)
 
-	ev := Event{Kind: EventRefresh, Class: AuthRefresh, Err: err, Reason: "credentials renewed"}
+	ev := Event{Kind: EventRefresh, Code: code, Class: AuthRefresh, Err: err,
+		Reason: "credentials renewed"}
 	if err != nil {
 		ev.Reason = "the refresh failed; requests keep their last answer"
 	}
