@@ -73,13 +73,22 @@ func (b *cancelBody) Close() error {
 	return err
 }
 
-// discard reads what is left of a body that nobody will read, up to a
-// bound, and closes it, so that its connection can serve another request.
+// maxDrain bounds what discard reads of a body to save its connection; past
+// it, closing the connection is cheaper than reading on.
+const maxDrain = 256 << 10
+
+// discard reads what is left of a body that nobody will read, up to
+// maxDrain, and closes it, so that its connection can serve another request.
+// Of a peeked body only the part not yet read from the connection is read.
 func discard(resp *http.Response) {
 	if resp == nil || resp.Body == nil {
 		return
 	}
 
-	_, _ = io.CopyN(io.Discard, resp.Body, MaxErrorBody)
+	rest := resp.Body
+	if pb, ok := rest.(*peekedBody); ok {
+		rest = pb.rest
+	}
+	_, _ = io.CopyN(io.Discard, rest, maxDrain)
 	resp.Body.Close()
 }

@@ -2,6 +2,7 @@ package kmsretry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,10 +31,13 @@ type call struct {
 	perClass [numClasses]int
 	backoffs [numClasses]backoff.BackOff
 
-	sendCtx  context.Context     // the current send's context
-	cancel   context.CancelFunc  // cancels sendCtx, if it has its own
-	timeout  time.Duration       // the next send's timeout, 0 for none
-	sentGens [numFamilies]uint64 // credential generations of the current send
+	sendCtx  context.Context         // the current send's context
+	cancel   context.CancelCauseFunc // cancels sendCtx, if it has its own
+	timer    *time.Timer             // fires the send's timeout, if any
+	prepErr  error                   // the next send could not be prepared
+	waitErr  error                   // the caller's context ended during a wait
+	timeout  time.Duration           // the next send's timeout, 0 for none
+	sentGens [numFamilies]uint64     // credential generations of the current send
 
 	// The last outcome: an answer kept to return, or a failure.
 	last     *http.Response
@@ -89,21 +93,53 @@ func (c *call) refuse(err error) error {
 func (c *call) send() (*http.Response, error) {
 	r, err := c.attemptRequest()
 	if err != nil {
+		c.prepErr = err
 		return nil, err
 	}
 
 	resp, err := c.t.next.RoundTrip(r)
 	c.attempts++
+	resp, err = normalize(resp, err)
+	if err != nil && c.cancel != nil && context.Cause(c.sendCtx) == errAttemptTimeout {
+		err = fmt.Errorf("%w: %w", errAttemptTimeout, err)
+	}
 
-	if c.cancel != nil {
+	if cancel := c.cancel; cancel != nil {
+		c.stopTimer()
 		if resp == nil {
-			c.cancel()
+			cancel(nil)
 		} else {
-			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: c.cancel}
+			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
 		}
 	}
 	return resp, err
 }
+
+// normalize mends answers that break the RoundTripper contract, as
+// http.Client does: a response with an error is dropped (its body closed),
+// neither is an error, and a nil body is an empty one.
+func normalize(resp *http.Response, err error) (*http.Response, error) {
+	switch {
+	case resp != nil && err != nil:
+		if resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, err
+	case resp == nil && err == nil:
+		return nil, errNoResponse
+	case err == nil && resp.Body == nil:
+		resp.Body = http.NoBody
+	}
+	return resp, err
+}
+
+// errNoResponse stands for a wrapped transport that returned neither a
+// response nor an error.
+var errNoResponse = errors.New("kmsretry: the wrapped transport returned no response and no error")
+
+// errAttemptTimeout is the cause of a send's context cancelled by the
+// policy's AttemptTimeout.
+var errAttemptTimeout = fmt.Errorf("kmsretry: attempt timed out: %w", context.DeadlineExceeded)
 
 // attemptRequest returns the request of the next send: the caller's own when
 // nothing needs to change, else a shallow copy with the send's body,
@@ -118,7 +154,8 @@ func (c *call) attemptRequest() (*http.Request, error) {
 	if err != nil {
 		// The body was never handed to a transport: close it here.
 		if c.cancel != nil {
-			c.cancel()
+			c.stopTimer()
+			c.cancel(nil)
 		}
 		switch {
 		case body != nil:
@@ -140,7 +177,7 @@ func (c *call) copyRequest(body io.ReadCloser) (*http.Request, error) {
 	}
 
 	if c.timeout > 0 {
-		c.sendCtx, c.cancel = context.WithTimeout(c.ctx, c.timeout)
+		c.startTimer()
 	}
 	r := c.req.WithContext(c.sendCtx)
 	if body != nil {
@@ -169,6 +206,11 @@ func (c *call) copyRequest(body io.ReadCloser) (*http.Request, error) {
 func (c *call) finish(resp *http.Response, err error) (*http.Response, error) {
 	d := c.t.clock.Now().Sub(c.start)
 
+	// A resend that could not be prepared leaves the answer in hand.
+	if c.prepErr != nil && c.last != nil {
+		resp, err = c.last, nil
+	}
+
 	if err == nil && resp.StatusCode < 400 {
 		c.t.budget.succeeded(c.spent)
 		c.t.metrics.succeeded(c.action, c.attempts, d)
@@ -184,16 +226,20 @@ func (c *call) finish(resp *http.Response, err error) (*http.Response, error) {
 			if e.RequestID == "" {
 				e.RequestID = eb.RequestID
 			}
-			pb.info = e
 		}
+		remember(resp, e)
 		c.t.metrics.finished(c.action, outcomeError, c.class, c.attempts, d)
 		c.giveUp(e)
 		return resp, nil
 	}
 
 	discard(c.last)
-	err = stripURL(err)
-	if c.unknown {
+	err = scrub(err, c.req.URL)
+	switch {
+	case c.waitErr != nil:
+		c.fail = failNever // the caller gave up, not the policy
+		err = fmt.Errorf("%w while waiting to resend; the last send failed: %w", c.waitErr, err)
+	case c.unknown:
 		err = fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 	}
 	e := c.newError(err)
@@ -215,4 +261,22 @@ func (c *call) newError(err error) *Error {
 func (c *call) giveUp(e *Error) {
 	c.t.emit(c.req, Event{Kind: EventGiveUp, Action: c.action, Code: e.Code,
 		Status: e.Status, Class: e.Class, Attempt: c.attempts, Reason: c.giveUpOn, Err: e.Err})
+}
+
+// startTimer gives the next send its own context, cancelled with
+// errAttemptTimeout if no answer comes within the policy's AttemptTimeout.
+// The timer stops when the answer's headers arrive, so that the body can be
+// read at leisure; closing the body cancels the context.
+func (c *call) startTimer() {
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	c.sendCtx, c.cancel = ctx, cancel
+	c.timer = time.AfterFunc(c.timeout, func() { cancel(errAttemptTimeout) })
+}
+
+// stopTimer stops the current send's timer, if it has one.
+func (c *call) stopTimer() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
 }

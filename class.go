@@ -15,8 +15,8 @@ const (
 	// KMS.1108, a 5xx with no code, a network failure): back off and retry.
 	Retryable
 
-	// AuthRefresh marks stale credentials (KMS.0301-0303, KMS.2601, KMS.2605):
-	// refresh them once through the [Refresher], then retry.
+	// AuthRefresh marks stale credentials (KMS.0301-0303, KMS.2601, KMS.2605,
+	// APIGW.0301): refresh them once through the [Refresher], then retry.
 	AuthRefresh
 
 	// Billing marks a frozen account (KMS.0320, KMS.0328): never retried.

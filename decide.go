@@ -11,6 +11,9 @@ import (
 // again decides, after a send, whether to send once more, and waits before
 // it if so. It keeps the outcome that finish will return.
 func (c *call) again(resp *http.Response, err error) bool {
+	if c.prepErr != nil {
+		return c.stop("the next send could not be prepared")
+	}
 	if err != nil {
 		return c.afterFailure(err)
 	}
@@ -114,6 +117,7 @@ func (c *call) retry(class Class, cost int, resp *http.Response) bool {
 	c.spent += cost
 
 	if err := c.t.clock.Sleep(c.ctx, wait); err != nil {
+		c.waitErr = err
 		return c.stop("the request's context ended during the wait")
 	}
 	return c.resend(class, wait)

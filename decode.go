@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -63,6 +64,7 @@ func ParseErrorBody(b []byte) ErrorBody {
 
 	// KMS's nested code wins over a flat one; the gateway sends only flat.
 	eb := flat
+	nested.Code, eb.Code = strings.TrimSpace(nested.Code), strings.TrimSpace(eb.Code)
 	if nested.Code != "" {
 		eb.Code, eb.Message = nested.Code, nested.Message
 	}
@@ -244,9 +246,6 @@ type peekedBody struct {
 	// complete says the prefix is the whole body; rest is then at EOF and
 	// may be closed early, so its connection goes back to the pool.
 	complete bool
-
-	// info is what the transport learned of the answer; nil until set.
-	info *Error
 }
 
 // peek reads up to MaxErrorBody bytes of resp.Body and puts a peekedBody in
@@ -287,12 +286,24 @@ func (b *peekedBody) Close() error {
 	return b.rest.Close()
 }
 
-// release closes the connection side of an answer whose body was read whole
-// while peeking; the caller still reads the body from memory.
+// release frees the connection of an error answer while keeping its body
+// readable: a body read whole while peeking, or whole within maxDrain bytes
+// more, is kept in memory and the connection closed, so that it can serve
+// the retry. A longer body keeps its connection until it is closed.
 func release(resp *http.Response) {
 	pb, ok := resp.Body.(*peekedBody)
-	if !ok || !pb.complete || pb.rest == http.NoBody {
+	if !ok || pb.rest == http.NoBody || pb.err != nil {
 		return
+	}
+
+	if !pb.complete {
+		buf := bytes.NewBuffer(pb.prefix)
+		n, err := buf.ReadFrom(io.LimitReader(pb.rest, maxDrain))
+		pb.prefix, pb.err = buf.Bytes(), err
+		pb.complete = err == nil && n < maxDrain
+		if !pb.complete {
+			return
+		}
 	}
 
 	pb.rest.Close()

@@ -2,6 +2,7 @@ package kmsretry
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -21,10 +22,11 @@ func oracleParse(b []byte) ErrorBody {
 		s, _ := m[k].(string)
 		return s
 	}
-	eb := ErrorBody{Code: str(m, "error_code"), Message: str(m, "error_msg"),
+	eb := ErrorBody{Code: strings.TrimSpace(str(m, "error_code")), Message: str(m, "error_msg"),
 		RequestID: str(m, "request_id")}
-	if inner, ok := m["error"].(map[string]any); ok && str(inner, "error_code") != "" {
-		eb.Code, eb.Message = str(inner, "error_code"), str(inner, "error_msg")
+	inner, ok := m["error"].(map[string]any)
+	if code := strings.TrimSpace(str(inner, "error_code")); ok && code != "" {
+		eb.Code, eb.Message = code, str(inner, "error_msg")
 	}
 	if eb.Code == "" {
 		return ErrorBody{RequestID: eb.RequestID}

@@ -405,8 +405,9 @@ func TestDecodeErrorRelease(t *testing.T) {
 		{"small, length unknown", 200, false, false, true},
 		{"empty", 0, true, false, true},
 		{"one below the limit", MaxErrorBody - 1, false, false, true},
-		{"at the limit", MaxErrorBody, true, false, false},
-		{"above the limit", MaxErrorBody + 1, true, false, false},
+		{"at the limit", MaxErrorBody, true, false, true},
+		{"above the limit, within the drain", MaxErrorBody + 1, true, false, true},
+		{"past the drain", MaxErrorBody + maxDrain, false, false, false},
 		{"read error", 200, false, true, false},
 	}
 	for _, tt := range tests {

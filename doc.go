@@ -10,7 +10,7 @@
 //
 //	Retryable    KMS.0101, 0102, 0323, 1108, 5xx without a code: back off, retry
 //	Throttled    HTTP 429, APIGW.0308: wait (honouring Retry-After), retry
-//	AuthRefresh  KMS.0301-0303, 2601, 2605: refresh credentials once, retry
+//	AuthRefresh  KMS.0301-0303, 2601, 2605, APIGW.0301: refresh once, retry
 //	Billing      KMS.0320, 0328: never retried; the project fails fast a while
 //	Fatal        every other documented code: returned at once
 //

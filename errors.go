@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
+	"unicode"
+	"weak"
 )
 
 // Sentinel errors, one per class and one per way the transport can refuse or
@@ -88,7 +92,7 @@ func (e *Error) Error() string {
 	case e.Status != 0:
 		fmt.Fprintf(&b, ": HTTP %d with no KMS code (%s)", e.Status, e.Class)
 	}
-	if msg := strings.TrimRight(e.Message, ". "); msg != "" {
+	if msg := strings.TrimRight(oneLine(e.Message), ". "); msg != "" {
 		fmt.Fprintf(&b, ": %s", msg)
 	}
 	if e.Err != nil {
@@ -132,8 +136,8 @@ func ResponseError(resp *http.Response) error {
 		return nil
 	}
 
-	if pb, ok := resp.Body.(*peekedBody); ok && pb.info != nil {
-		e := *pb.info
+	if known, ok := recall(resp); ok {
+		e := *known
 		return &e
 	}
 
@@ -150,4 +154,37 @@ func ResponseError(resp *http.Response) error {
 		e.Action, _ = Action(resp.Request.URL.Path)
 	}
 	return e
+}
+
+// oneLine replaces the control characters of a server's message, newlines
+// among them, with spaces, so that an error stays on one line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// answers holds what the transport learned of each error answer it
+// returned, for ResponseError. It is keyed by the response itself, not its
+// body, because middlewares and http.Client wrap the body; an entry goes
+// when its response is garbage collected.
+var answers sync.Map // weak.Pointer[http.Response] -> *Error
+
+// remember keeps e as what the transport learned of resp.
+func remember(resp *http.Response, e *Error) {
+	key := weak.Make(resp)
+	answers.Store(key, e)
+	runtime.AddCleanup(resp, func(k weak.Pointer[http.Response]) { answers.Delete(k) }, key)
+}
+
+// recall returns what the transport learned of resp, if it returned it.
+func recall(resp *http.Response) (*Error, bool) {
+	v, ok := answers.Load(weak.Make(resp))
+	if !ok {
+		return nil, false
+	}
+	return v.(*Error), true
 }

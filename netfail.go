@@ -133,3 +133,23 @@ type redacted struct {
 func (e *redacted) Error() string { return e.msg }
 
 func (e *redacted) Unwrap() error { return e.err }
+
+// scrub keeps the request's URL out of an error's text, wherever the wrapped
+// transport put it: *url.Error wrappers are handled by stripURL, and any
+// other mention of the URL or its query is blanked out.
+func scrub(err error, u *url.URL) error {
+	err = stripURL(err)
+	if err == nil || u == nil {
+		return err
+	}
+
+	msg := err.Error()
+	clean := strings.ReplaceAll(msg, u.String(), "[URL removed]")
+	if u.RawQuery != "" {
+		clean = strings.ReplaceAll(clean, u.RawQuery, "[query removed]")
+	}
+	if clean == msg {
+		return err
+	}
+	return &redacted{err: err, msg: clean}
+}

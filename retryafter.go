@@ -1,7 +1,7 @@
 package kmsretry
 
 import (
-	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,13 +29,10 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 
 // parseRetryAfter is retryAfter on the header's value.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	secs, err := strconv.ParseInt(v, 10, 64)
-	if errors.Is(err, strconv.ErrRange) && secs > 0 {
-		err = nil // more seconds than int64 holds: clamped below like any huge value
-	}
-	if err == nil {
-		if secs < 0 {
-			return 0, false
+	if digitsOnly(v) {
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			secs = math.MaxInt64 // only a range error: more than int64 holds
 		}
 		// Clamp so that huge values cannot overflow; no policy waits a day.
 		return time.Duration(min(secs, 86400)) * time.Second, true
@@ -51,4 +48,15 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return d, true
+}
+
+// digitsOnly reports whether s is a non-empty run of ASCII digits: the only
+// form of delta-seconds, without sign or spaces.
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

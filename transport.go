@@ -2,12 +2,14 @@ package kmsretry
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 )
 
 // Transport is an [http.RoundTripper] that makes KMS requests survive the
-// service's failures. For each error answer it reads the KMS code, sorts it
+// service's failures. Make one with [New]; the zero Transport refuses every
+// request with an error. For each error answer it reads the KMS code, sorts it
 // into a [Class] and acts on the class's [Policy]: retry with backoff,
 // refresh credentials and retry once, or return at once.
 //
@@ -48,7 +50,9 @@ type Transport struct {
 func New(next http.RoundTripper, opts ...Option) *Transport {
 	var cfg config
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
 
 	if next == nil {
@@ -88,6 +92,13 @@ func New(next http.RoundTripper, opts ...Option) *Transport {
 // RoundTrip sends req, retrying as the class of each answer says, and
 // returns the final answer. It implements [http.RoundTripper].
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.next == nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errNotMade
+	}
+
 	c := t.newCall(req)
 	if err := c.admit(); err != nil {
 		return nil, err
@@ -104,6 +115,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 }
+
+// errNotMade is returned by a Transport that was not made by New.
+var errNotMade = errors.New("kmsretry: Transport used without New; make it with kmsretry.New")
 
 // CloseIdleConnections closes the idle connections of the wrapped transport,
 // if it has such a method.
