@@ -205,3 +205,22 @@ func TestZeroTransportRefuses(t *testing.T) {
 		t.Error("New with a nil option returned nil")
 	}
 }
+
+// idleCounter counts CloseIdleConnections calls.
+type idleCounter struct {
+	http.RoundTripper
+	n atomic.Int32
+}
+
+func (c *idleCounter) CloseIdleConnections() { c.n.Add(1) }
+
+func TestCloseIdleConnectionsReachesNext(t *testing.T) {
+	next := &idleCounter{RoundTripper: http.DefaultTransport}
+	client := &http.Client{Transport: New(next)}
+
+	client.CloseIdleConnections()
+
+	if next.n.Load() != 1 {
+		t.Errorf("wrapped transport saw %d calls, want 1", next.n.Load())
+	}
+}
