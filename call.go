@@ -43,14 +43,16 @@ type call struct {
 	last     *http.Response
 	class    Class
 	code     string
+	answer   ErrorBody // what the last error answer said of itself
 	fail     failure
 	unknown  bool   // an ambiguous failure of an action unsafe to resend
 	giveUpOn string // why the transport stopped, for the give-up event
 }
 
-// newCall starts a logical request.
-func (t *Transport) newCall(req *http.Request) *call {
-	c := &call{
+// startCall starts a logical request in c, which the caller keeps on its
+// stack: the common path then allocates nothing for it.
+func (t *Transport) startCall(c *call, req *http.Request) {
+	*c = call{
 		t:       t,
 		req:     req,
 		ctx:     req.Context(),
@@ -61,7 +63,6 @@ func (t *Transport) newCall(req *http.Request) *call {
 	if req.URL != nil {
 		c.action, c.project = Action(req.URL.Path)
 	}
-	return c
 }
 
 // admit refuses the request, unsent, when its project is latched for
@@ -204,7 +205,10 @@ func (c *call) copyRequest(body io.ReadCloser) (*http.Request, error) {
 // finish returns the final outcome: the last answer with a nil error when
 // there is one, else an *Error for the failure.
 func (c *call) finish(resp *http.Response, err error) (*http.Response, error) {
-	d := c.t.clock.Now().Sub(c.start)
+	var d time.Duration
+	if c.t.metrics != nil {
+		d = c.t.clock.Now().Sub(c.start)
+	}
 
 	// A resend that could not be prepared leaves the answer in hand.
 	if c.prepErr != nil && c.last != nil {
@@ -220,13 +224,7 @@ func (c *call) finish(resp *http.Response, err error) (*http.Response, error) {
 	if err == nil {
 		e := c.newError(nil)
 		e.Status, e.Code = resp.StatusCode, c.code
-		if pb, ok := resp.Body.(*peekedBody); ok {
-			eb := ParseErrorBody(pb.prefix)
-			e.Message, e.RequestID = eb.Message, resp.Header.Get("X-Request-Id")
-			if e.RequestID == "" {
-				e.RequestID = eb.RequestID
-			}
-		}
+		e.Message, e.RequestID = c.answer.Message, c.answer.RequestID
 		remember(resp, e)
 		c.t.metrics.finished(c.action, outcomeError, c.class, c.attempts, d)
 		c.giveUp(e)

@@ -27,7 +27,7 @@ func (c *call) again(resp *http.Response, err error) bool {
 
 	eb := DecodeError(resp)
 	c.class = c.t.rules.classify(resp.StatusCode, eb.Code)
-	c.code = eb.Code
+	c.code, c.answer = eb.Code, eb
 	c.t.metrics.answered(c.action, eb.Code, c.class)
 	release(resp)
 

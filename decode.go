@@ -2,11 +2,10 @@ package kmsretry
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
-	"unicode/utf8"
 )
 
 // MaxErrorBody is how much of an error answer's body the transport reads to
@@ -41,7 +40,7 @@ func ParseErrorBody(b []byte) ErrorBody {
 	}
 
 	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+	if len(b) == 0 || b[0] != '{' {
 		return ErrorBody{}
 	}
 
@@ -61,6 +60,10 @@ func ParseErrorBody(b []byte) ErrorBody {
 			sc.skip()
 		}
 	})
+	sc.space()
+	if sc.bad || sc.i != len(b) {
+		return ErrorBody{} // not valid JSON, or something after the object
+	}
 
 	// KMS's nested code wins over a flat one; the gateway sends only flat.
 	eb := flat
@@ -72,148 +75,6 @@ func ParseErrorBody(b []byte) ErrorBody {
 		return ErrorBody{RequestID: eb.RequestID}
 	}
 	return eb
-}
-
-// scanner walks a JSON text that json.Valid accepted, so it need not check
-// syntax: it only finds the few members an error body has.
-type scanner struct {
-	b []byte
-	i int
-}
-
-// members calls f with each key of the object at s.i; f must consume the
-// member's value.
-func (s *scanner) members(f func(key []byte)) {
-	s.i++ // {
-	for {
-		s.space()
-		switch s.b[s.i] {
-		case '}':
-			s.i++
-			return
-		case ',':
-			s.i++
-			continue
-		}
-
-		key, _ := s.str()
-		s.space()
-		s.i++ // :
-		s.space()
-		f(key)
-	}
-}
-
-// nested reads the inner object of a nested body into eb, or skips a value
-// of any other kind.
-func (s *scanner) nested(eb *ErrorBody) {
-	*eb = ErrorBody{} // a repeated key: the last one wins
-	if s.b[s.i] != '{' {
-		s.skip()
-		return
-	}
-
-	s.members(func(key []byte) {
-		switch string(key) {
-		case "error_code":
-			s.setString(&eb.Code)
-		case "error_msg":
-			s.setString(&eb.Message)
-		default:
-			s.skip()
-		}
-	})
-}
-
-// setString stores the string value at s.i in dst, or skips a value of any
-// other kind and clears dst. A documented code is stored as the catalogue's
-// own string, so the common case allocates nothing.
-func (s *scanner) setString(dst *string) {
-	*dst = ""
-	if s.b[s.i] != '"' {
-		s.skip()
-		return
-	}
-
-	start := s.i
-	raw, escaped := s.str()
-	switch {
-	case escaped || !utf8.Valid(raw): // let encoding/json decode it as it would
-		var v string
-		if json.Unmarshal(s.b[start:s.i], &v) == nil {
-			*dst = v
-		}
-	case len(raw) > 0:
-		if e, ok := catalogue[string(raw)]; ok {
-			*dst = e.Code
-			return
-		}
-		*dst = string(raw)
-	}
-}
-
-// str reads the string at s.i and returns its raw contents.
-func (s *scanner) str() (raw []byte, escaped bool) {
-	s.i++ // opening quote
-	start := s.i
-	for {
-		switch s.b[s.i] {
-		case '\\':
-			escaped = true
-			s.i += 2
-		case '"':
-			raw = s.b[start:s.i]
-			s.i++
-			return raw, escaped
-		default:
-			s.i++
-		}
-	}
-}
-
-// skip passes over the value at s.i, whatever its kind.
-func (s *scanner) skip() {
-	switch s.b[s.i] {
-	case '"':
-		s.str()
-	case '{', '[':
-		depth := 0
-		for {
-			switch s.b[s.i] {
-			case '"':
-				s.str()
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-			}
-			s.i++
-			if depth == 0 {
-				return
-			}
-		}
-	default: // number, true, false, null: up to the next delimiter
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case ',', '}', ']', ' ', '\t', '\r', '\n':
-				return
-			}
-			s.i++
-		}
-	}
-}
-
-// space passes over white space.
-func (s *scanner) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\r', '\n':
-			s.i++
-		default:
-			return
-		}
-	}
 }
 
 // DecodeError reads the KMS error of resp: the code and message from the
@@ -257,15 +118,33 @@ func peek(resp *http.Response) *peekedBody {
 
 	size := 512
 	if n := resp.ContentLength; n >= 0 && n < MaxErrorBody {
-		size = int(n) + 1 // one more byte so that ReadFrom sees EOF without growing
+		size = int(n) + 1 // one more byte, so that EOF comes without growing
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, MaxErrorBody))
+	buf, eof, err := readUpTo(resp.Body, make([]byte, 0, size), MaxErrorBody)
 
-	pb := &peekedBody{prefix: buf.Bytes(), err: err, rest: resp.Body}
-	pb.complete = err == nil && n < MaxErrorBody
+	pb := &peekedBody{prefix: buf, err: err, rest: resp.Body, complete: eof}
 	resp.Body = pb
 	return pb
+}
+
+// readUpTo appends what r yields to buf until EOF or until buf holds limit
+// bytes, and reports whether EOF came. It grows buf only when it is full.
+func readUpTo(r io.Reader, buf []byte, limit int) ([]byte, bool, error) {
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 512), limit-len(buf)))
+		}
+
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, true, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
+	return buf, false, nil
 }
 
 // Read implements io.Reader.
@@ -297,10 +176,7 @@ func release(resp *http.Response) {
 	}
 
 	if !pb.complete {
-		buf := bytes.NewBuffer(pb.prefix)
-		n, err := buf.ReadFrom(io.LimitReader(pb.rest, maxDrain))
-		pb.prefix, pb.err = buf.Bytes(), err
-		pb.complete = err == nil && n < maxDrain
+		pb.prefix, pb.complete, pb.err = readUpTo(pb.rest, pb.prefix, len(pb.prefix)+maxDrain)
 		if !pb.complete {
 			return
 		}

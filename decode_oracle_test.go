@@ -54,3 +54,36 @@ func FuzzParseMatchesEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+// scanValid reports whether the scanner accepts b as one JSON value.
+func scanValid(b []byte) bool {
+	sc := scanner{b: b}
+	sc.space()
+	sc.skip()
+	sc.space()
+	return !sc.bad && sc.i == len(b)
+}
+
+func FuzzScannerAgreesWithValid(f *testing.F) {
+	for _, s := range []string{
+		`{"a":[1,-0.5e+3,true,false,null,"\u00e9\n"]}`, `[]`, `{}`, `01`, `-`, `1.`, `1e`,
+		`"\x"`, `"\u12g4"`, "\"a\tb\"", `{"a" 1}`, `{"a":1,}`, `[1,]`, ` 1 `, `nul`,
+	} {
+		f.Add([]byte(s))
+	}
+
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := scanValid(b), json.Valid(b); got != want {
+			t.Fatalf("scanner says valid=%v for %q, json.Valid says %v", got, b, want)
+		}
+	})
+}
+
+func TestScannerDepthLimit(t *testing.T) {
+	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1} {
+		b := []byte(strings.Repeat(`{"a":`, depth-1) + `[]` + strings.Repeat("}", depth-1))
+		if got, want := scanValid(b), json.Valid(b); got != want {
+			t.Errorf("depth %d: scanner valid=%v, json.Valid %v", depth, got, want)
+		}
+	}
+}

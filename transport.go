@@ -99,7 +99,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errNotMade
 	}
 
-	c := t.newCall(req)
+	var c call
+	t.startCall(&c, req)
 	if err := c.admit(); err != nil {
 		return nil, err
 	}
