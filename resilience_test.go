@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -405,6 +406,7 @@ func TestRetryBudgetRefundsSuccessfulRetries(t *testing.T) {
 			if got := gaugeOf(t, m, "kmsretry_retry_budget_tokens"); got != tt.tokens {
 				t.Errorf("tokens = %v, want %v", got, tt.tokens)
 			}
+			runtime.KeepAlive(tr) // the gauges follow live transports only
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -450,6 +451,7 @@ func TestMetricsOfOneRequest(t *testing.T) {
 			t.Errorf("metrics lack %q", line)
 		}
 	}
+	runtime.KeepAlive(tr) // the gauges follow live transports only
 }
 
 func TestConcurrentUse(t *testing.T) {
