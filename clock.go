@@ -19,8 +19,10 @@ type Clock interface {
 // systemClock is the real clock.
 type systemClock struct{}
 
+// Now returns time.Now().
 func (systemClock) Now() time.Time { return time.Now() }
 
+// Sleep waits on a timer or ctx.
 func (systemClock) Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()

@@ -130,8 +130,10 @@ type redacted struct {
 	msg string
 }
 
+// Error returns the text with URLs removed.
 func (e *redacted) Error() string { return e.msg }
 
+// Unwrap returns the error as it was.
 func (e *redacted) Unwrap() error { return e.err }
 
 // scrub keeps the request's URL out of an error's text, wherever the wrapped
