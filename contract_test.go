@@ -25,7 +25,8 @@ func TestBodyOutlivesAttemptTimeout(t *testing.T) {
 		answer answer
 	}{
 		{"large success", answer{status: 200, body: big}},
-		{"large error answer", answer{status: 500, body: `{"error":{"error_code":"KMS.0101"}}` + big}},
+		{"large error answer", answer{status: 500,
+			body: `{"error":{"error_code":"KMS.0101"}}` + big}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,7 +166,8 @@ func TestInnerErrorsAndMessagesScrubbed(t *testing.T) {
 		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 
 	_, err := tr.RoundTrip(post(t, "http://127.0.0.1:1/v1.0/p/kms/gen-random?token="+secret, `{}`))
-	if err == nil || strings.Contains(err.Error(), secret) || strings.Contains(logs.String(), secret) {
+	if err == nil || strings.Contains(err.Error(), secret) ||
+		strings.Contains(logs.String(), secret) {
 		t.Errorf("secret in error %q or log %q", err, logs.String())
 	}
 

@@ -205,7 +205,8 @@ func TestBillingLatchFailsFast(t *testing.T) {
 		t.Fatalf("err = %v, want ErrBillingLatched", err)
 	}
 	if body.closes.Load() != 1 || srv.hits.Load() != 1 {
-		t.Errorf("latched request: closes %d, hits %d; want 1, 1", body.closes.Load(), srv.hits.Load())
+		t.Errorf("latched request: closes %d, hits %d; want 1, 1",
+			body.closes.Load(), srv.hits.Load())
 	}
 	want := []string{"give-up: billing answers are never retried",
 		"give-up: refused before sending"}

@@ -361,7 +361,8 @@ func (s *soak) createKey(id int, alias string) {
 // unknownKey encrypts under a key that does not exist: it must fail, and
 // when the server's own answer ends it, with KMS.0207.
 func (s *soak) unknownKey(id int, key string) {
-	o := s.send(id, mainProject, "encrypt-data", map[string]string{"key_id": key, "plain_text": "x"})
+	body := map[string]string{"key_id": key, "plain_text": "x"}
+	o := s.send(id, mainProject, "encrypt-data", body)
 	switch {
 	case o.err == nil:
 		s.problem("request %d: encrypt-data under a missing key succeeded", id)
@@ -479,7 +480,8 @@ func (s *soak) problem(format string, args ...any) {
 func (s *soak) checkOutcomes() {
 	sent, ok, failed := s.sent.Load(), s.succeeded.Load(), s.failed.Load()
 	if lost := s.lost.Load(); lost != 0 || ok+failed != sent {
-		s.t.Errorf("%d requests sent, %d succeeded, %d failed typed, %d lost", sent, ok, failed, lost)
+		s.t.Errorf("%d requests sent, %d succeeded, %d failed typed, %d lost",
+			sent, ok, failed, lost)
 	}
 	if enc, ver := s.encrypted.Load(), s.verified.Load(); enc != ver {
 		s.t.Errorf("%d encryptions succeeded, only %d decrypted back", enc, ver)
@@ -512,7 +514,8 @@ func (s *soak) checkCreateKey() {
 			applied, ok, dropsApplied)
 	}
 	if unknown != drops {
-		s.t.Errorf("%d create-key drops, but %d requests ended in ErrOutcomeUnknown", drops, unknown)
+		s.t.Errorf("%d create-key drops, but %d requests ended in ErrOutcomeUnknown",
+			drops, unknown)
 	}
 	if unknown == 0 && !s.thin {
 		s.t.Errorf("no create-key ended in ErrOutcomeUnknown: the mix is too thin to test")

@@ -295,7 +295,8 @@ func TestFinalBodyReadableAfterGivingUp(t *testing.T) {
 			resp.Body.Close()
 
 			if err != nil || string(got) != tt.body {
-				t.Errorf("read %d bytes (err %v), want the %d-byte body", len(got), err, len(tt.body))
+				t.Errorf("read %d bytes (err %v), want the %d-byte body",
+					len(got), err, len(tt.body))
 			}
 			if srv.hits.Load() != 4 {
 				t.Errorf("hits = %d, want 4", srv.hits.Load())
