@@ -89,6 +89,8 @@ func discard(resp *http.Response) {
 	if pb, ok := rest.(*peekedBody); ok {
 		rest = pb.rest
 	}
-	_, _ = io.CopyN(io.Discard, rest, maxDrain)
+	if rest != http.NoBody { // a body released whole has nothing left to read
+		_, _ = io.CopyN(io.Discard, rest, maxDrain)
+	}
 	resp.Body.Close()
 }
