@@ -44,16 +44,8 @@ var catalogue = func() map[string]Entry {
 // either prefix, "APIGW." or the older "APIG.". It reports false for a code
 // the catalogue does not hold.
 func Lookup(code string) (Entry, bool) {
-	e, ok := catalogue[code]
-	if ok {
-		return e, true
-	}
-
-	if rest, found := strings.CutPrefix(code, "APIG."); found {
-		e, ok = catalogue["APIGW."+rest]
-		return e, ok
-	}
-	return Entry{}, false
+	e, ok := catalogue[canonicalCode(code)]
+	return e, ok
 }
 
 // Classify returns the default class of code, or [Unknown] when the

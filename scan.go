@@ -62,16 +62,7 @@ func (s *scanner) enter() bool {
 // members calls f with each key of the object at s.i, positioned at the
 // member's value, which f must consume.
 func (s *scanner) members(f func(key []byte)) {
-	if !s.enter() {
-		return
-	}
-	if s.peek() == '}' {
-		s.i++
-		s.depth--
-		return
-	}
-
-	for !s.bad {
+	s.container('}', func() {
 		if s.peek() != '"' {
 			s.fail()
 			return
@@ -85,42 +76,35 @@ func (s *scanner) members(f func(key []byte)) {
 		s.i++
 		s.space()
 		f(key)
-		s.space()
-
-		switch s.peek() {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
-			s.depth--
-			return
-		default:
-			s.fail()
-		}
-	}
+	})
 }
 
 // elements passes over the array at s.i.
 func (s *scanner) elements() {
+	s.container(']', s.skip)
+}
+
+// container passes over the object or array at s.i, whose closing byte is
+// end, calling item for each of its comma-separated items.
+func (s *scanner) container(end byte, item func()) {
 	if !s.enter() {
 		return
 	}
-	if s.peek() == ']' {
+	if s.peek() == end {
 		s.i++
 		s.depth--
 		return
 	}
 
 	for !s.bad {
-		s.skip()
+		item()
 		s.space()
 
 		switch s.peek() {
 		case ',':
 			s.i++
 			s.space()
-		case ']':
+		case end:
 			s.i++
 			s.depth--
 			return
